@@ -1,0 +1,100 @@
+"""The training loop every trainer shares: progress bar, JSONL metrics, atomic checkpoints, exact resume.
+
+A trainer implements :class:`TrainTask`; the loop owns nothing model-specific.
+Exact resume works because tasks draw all randomness from generators seeded
+by ``(seed, step)``, so step k sees the same batch and noise whether or not the
+run was interrupted before it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from protein_didi.core.checkpoint import load_state, save_state
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf; the last good checkpoint is left untouched."""
+
+
+class TrainTask(Protocol):
+    def train_step(self, step: int) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def export(self, out_dir: Path) -> None: ...
+
+
+def step_seed(seed: int, step: int, stream: int = 0) -> int:
+    """A 63-bit seed unique to (seed, step, stream), for per-step generators."""
+    x = (seed * 1_000_003 + step) * 1_000_033 + stream
+    x ^= x >> 31
+    x = (x * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)
+    return x >> 1
+
+
+STATE_FILE = "train_state.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+def run_training(
+    task: TrainTask,
+    out_dir: str | Path,
+    num_steps: int,
+    resume: bool = False,
+    checkpoint_every: int = 200,
+    desc: str = "train",
+    show_progress: bool = True,
+) -> list[dict[str, float]]:
+    """Run ``task`` from its last checkpoint (if ``resume``) to ``num_steps``; export at the end.
+
+    Returns the metrics of the steps run in this call.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path, metrics_path = out / STATE_FILE, out / METRICS_FILE
+    start = 0
+    if resume and state_path.exists():
+        state = load_state(state_path)
+        task.load_state_dict(state["task"])
+        start = int(state["step"])
+        _truncate_metrics(metrics_path, start)
+    elif not resume and metrics_path.exists():
+        metrics_path.unlink()
+
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(start, num_steps), desc=desc, initial=start, total=num_steps, disable=not show_progress)
+    with open(metrics_path, "a") as log:
+        for step in bar:
+            metrics = task.train_step(step)
+            bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(
+                    f"{', '.join(bad)} became non-finite at step {step}; last good checkpoint kept at {state_path} "
+                    f"(step {start if not history else history[-1]['step'] + 1}); lower the learning rate and --resume"
+                )
+            record = {"step": step, **metrics}
+            history.append(record)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
+            done = step + 1
+            if done % checkpoint_every == 0 or done == num_steps:
+                save_state(state_path, {"step": done, "task": task.state_dict()})
+    task.export(out)
+    return history
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines from steps that will be re-run after resuming at ``step``."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < step]
+    path.write_text("".join(line + "\n" for line in keep))

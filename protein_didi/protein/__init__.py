@@ -1,0 +1,1 @@
+"""The protein domain: ESM alphabet, ESM-2/DPLM denoisers, FASTA data."""

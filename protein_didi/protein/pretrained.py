@@ -1,0 +1,139 @@
+"""One registry of named protein models, and the only place that reads or writes model folders.
+
+Names:
+    ``teacher``       the embedded tiny teacher (trained on CPU, shipped in the package)
+    ``student``       its DiDi-Instruct student (8-step)
+    ``student-idlm``  its IDLM student
+    ``dplm-150m``     DPLM-150M from the hub id ``airkingbd/dplm_150m`` (needs the weights)
+A path may be given instead: a folder written by :func:`save_model`, or a
+``transformers`` ESM/DPLM folder (``config.json`` + weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import EsmConfig, EsmForMaskedLM
+
+from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.core.schedule import NoiseSchedule, get_schedule
+from protein_didi.protein.model import EsmDenoiser
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+EMBEDDED = {"teacher": "teacher", "student": "student", "student-idlm": "student-idlm"}
+HUB_IDS = {"dplm-150m": "airkingbd/dplm_150m", "dplm-650m": "airkingbd/dplm_650m"}
+FORMAT = "protein_didi/1"
+
+
+class ModelNotFoundError(CheckpointError):
+    """Weights for a requested model are not on this machine."""
+
+
+@dataclass
+class LoadedModel:
+    """A denoiser plus what sampling needs to know about it."""
+
+    model: EsmDenoiser
+    schedule: NoiseSchedule
+    name: str
+    info: dict[str, Any] = field(default_factory=dict)
+    discriminator: torch.nn.Module | None = None
+
+
+def save_model(
+    out_dir: str | Path,
+    model: EsmDenoiser,
+    schedule: NoiseSchedule,
+    role: str,
+    info: dict[str, Any] | None = None,
+    extra_tensors: dict[str, dict[str, torch.Tensor]] | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (half precision by default to keep the repo small)."""
+    out = Path(out_dir)
+    weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.mlm.state_dict().items()}
+    save_tensors(out / "model.safetensors", weights)
+    for name, tensors in (extra_tensors or {}).items():
+        save_tensors(out / f"{name}.safetensors", {k: v.to(dtype) if v.is_floating_point() else v
+                                                   for k, v in tensors.items()})
+    save_json(
+        out / "config.json",
+        {
+            "format": FORMAT,
+            "role": role,
+            "architecture": model.config.to_diff_dict() | {"model_type": "esm"},
+            "schedule": {"name": schedule.name, "eps": schedule.eps},
+            "extra": sorted(extra_tensors or {}),
+            "info": info or {},
+        },
+    )
+    return out
+
+
+def resolve(name_or_path: str) -> str | Path:
+    if name_or_path in EMBEDDED:
+        return CHECKPOINT_DIR / EMBEDDED[name_or_path]
+    if name_or_path in HUB_IDS:
+        return HUB_IDS[name_or_path]
+    return name_or_path
+
+
+def load_model(name_or_path: str, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a named model or a folder; one-line :class:`ModelNotFoundError` when weights are missing."""
+    target = resolve(name_or_path)
+    path = Path(target)
+    if path.is_dir() and (path / "config.json").is_file():
+        cfg = load_json(path / "config.json")
+        if cfg.get("format") == FORMAT:
+            return _load_ours(path, cfg, name_or_path, device)
+        return _load_transformers(str(path), name_or_path, device)
+    if path.exists():
+        raise CheckpointError(f"{path} is not a model folder (needs config.json and model.safetensors)")
+    if name_or_path in EMBEDDED:
+        raise ModelNotFoundError(
+            f"embedded model '{name_or_path}' is missing from {path}; reinstall the package or train it "
+            f"(see README: train_teacher / distill)"
+        )
+    if "/" in str(target) and not str(target).startswith((".", "/")):
+        return _load_transformers(str(target), name_or_path, device)
+    raise ModelNotFoundError(
+        f"no model '{name_or_path}': give teacher, student, student-idlm, dplm-150m or a checkpoint folder"
+    )
+
+
+def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> LoadedModel:
+    try:
+        config = EsmConfig(**cfg["architecture"])
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the model") from None
+    model = EsmDenoiser(config)
+    state = load_tensors(path / "model.safetensors")
+    try:
+        model.mlm.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{path}/model.safetensors does not match its config.json ({first})") from None
+    loaded = LoadedModel(model.to(device).eval(), get_schedule(**cfg["schedule"]), name, cfg.get("info", {}))
+    if "discriminator" in cfg.get("extra", []):
+        from protein_didi.core.discriminator import Discriminator
+
+        disc = Discriminator(EsmDenoiser(config))
+        disc.load_state_dict({k: v.float() for k, v in load_tensors(path / "discriminator.safetensors").items()})
+        loaded.discriminator = disc.to(device).eval()
+    return loaded
+
+
+def _load_transformers(name_or_path: str, name: str, device: torch.device | str) -> LoadedModel:
+    """DPLM / ESM-2 masked LMs saved by ``transformers`` (local folder or hub id)."""
+    try:
+        mlm = EsmForMaskedLM.from_pretrained(name_or_path)
+    except OSError as err:
+        raise ModelNotFoundError(
+            f"cannot load '{name_or_path}' ({str(err).splitlines()[0][:120]}); download it where the hub is reachable "
+            f"(huggingface-cli download {name_or_path} --local-dir DIR) and pass --model DIR"
+        ) from None
+    model = EsmDenoiser.from_mlm(mlm)
+    return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, {"source": name_or_path})
