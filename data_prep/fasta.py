@@ -88,7 +88,7 @@ def prepare(
         rep_of = cluster_fasta(clean, min_seq_id, coverage, threads, linclust=n_out > 2_000_000)
 
         writers = {s: ShardWriter(out / s) for s in SPLITS}
-        fastas = {s: open(out / f"{s}.fasta", "w") for s in SPLITS}
+        fastas = {s: open(out / f"{s}.fasta", "w") for s in SPLITS}  # noqa: SIM115 (closed below)
         clusters = {s: set() for s in SPLITS}
         counts = {s: np.zeros(ALPHABET.size, dtype=np.int64) for s in SPLITS}
         lengths: dict[str, list[int]] = {s: [] for s in SPLITS}
@@ -138,29 +138,50 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data_prep.fasta", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--fasta", type=Path, default=Path(DEFAULT_FASTA),
-                   help=f"input FASTA, plain or .gz (default: the 20,000 UniProt sequences of mmseqs2-examples, {DEFAULT_FASTA})")
+    p = argparse.ArgumentParser(
+        prog="python -m data_prep.fasta", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--fasta",
+        type=Path,
+        default=Path(DEFAULT_FASTA),
+        help=f"input FASTA, plain or .gz (default: the 20,000 UniProt sequences of mmseqs2-examples, {DEFAULT_FASTA})",
+    )
     p.add_argument("--out", type=Path, required=True, help="output directory for shards, split FASTAs and meta.json")
     p.add_argument("--valid-frac", type=float, default=0.05, help="fraction of clusters for validation (default 0.05)")
     p.add_argument("--test-frac", type=float, default=0.05, help="fraction of clusters for test (default 0.05)")
     p.add_argument("--min-seq-id", type=float, default=0.3, help="MMseqs2 clustering identity (default 0.3)")
     p.add_argument("--coverage", type=float, default=0.8, help="MMseqs2 clustering coverage -c (default 0.8)")
     p.add_argument("--min-length", type=int, default=10, help="drop sequences/chunks shorter than this (default 10)")
-    p.add_argument("--on-invalid", choices=["error", "skip"], default="error",
-                   help="what to do with a sequence holding non-amino-acid letters (default: error)")
+    p.add_argument(
+        "--on-invalid",
+        choices=["error", "skip"],
+        default="error",
+        help="what to do with a sequence holding non-amino-acid letters (default: error)",
+    )
     p.add_argument("--threads", type=int, default=None, help="MMseqs2 threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cluster→split hash (default 0)")
     args = p.parse_args(argv)
     try:
-        meta = prepare(args.fasta, args.out, args.valid_frac, args.test_frac, args.min_seq_id, args.coverage,
-                       args.on_invalid, args.min_length, args.threads, args.seed)
+        meta = prepare(
+            args.fasta,
+            args.out,
+            args.valid_frac,
+            args.test_frac,
+            args.min_seq_id,
+            args.coverage,
+            args.on_invalid,
+            args.min_length,
+            args.threads,
+            args.seed,
+        )
     except (FastaError, InvalidSequenceError, MMseqsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for s, info in meta["splits"].items():
-        print(f"{s:>5}: {info['sequences']:>6} sequences, {info['residues']:>9} residues, {info['clusters']:>5} clusters")
+        print(
+            f"{s:>5}: {info['sequences']:>6} sequences, {info['residues']:>9} residues, {info['clusters']:>5} clusters"
+        )
     return 0
 
 

@@ -63,12 +63,20 @@ class TeacherTask:
         self.opt.step()
         self.sched.step()
         self.ema.update(self.model)
-        return {"loss": float(terms.loss), "nll_masked": float(terms.nll_masked), "grad_norm": float(grad_norm),
-                "lr": self.sched.get_last_lr()[0]}
+        return {
+            "loss": float(terms.loss),
+            "nll_masked": float(terms.nll_masked),
+            "grad_norm": float(grad_norm),
+            "lr": self.sched.get_last_lr()[0],
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
-                "ema": self.ema.state_dict()}
+        return {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "ema": self.ema.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -94,13 +102,18 @@ class TeacherTask:
         }
         save_model(out_dir / "model", ema_model, self.schedule, "teacher", info)
         save_json(out_dir / "eval.json", {k: v for k, v in info.items() if not k.startswith("train_")})
-        print(f"valid NELBO {elbo:.4f} nats/residue vs unigram {unigram:.4f}; model in {out_dir / 'model'}",
-              file=sys.stderr)
+        print(
+            f"valid NELBO {elbo:.4f} nats/residue vs unigram {unigram:.4f}; model in {out_dir / 'model'}",
+            file=sys.stderr,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m protein_didi.train_teacher", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m protein_didi.train_teacher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", type=Path, required=True, help="folder made by `python -m data_prep.fasta`")
     p.add_argument("--out", type=Path, required=True, help="run folder: train_state.pt, metrics.jsonl, model/")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="tiny", help="model size (default tiny, ~1.8M)")

@@ -41,8 +41,13 @@ def heldout_elbo(
     return total / count
 
 
-def unigram_cross_entropy(train_composition: dict[str, float], shards: ProteinShards, max_residues: int = 128,
-                          num_sequences: int = 512, seed: int = 0) -> float:
+def unigram_cross_entropy(
+    train_composition: dict[str, float],
+    shards: ProteinShards,
+    max_residues: int = 128,
+    num_sequences: int = 512,
+    seed: int = 0,
+) -> float:
     """Nats per residue of held-out residues under the training amino-acid composition.
 
     This is exactly the NELBO of a denoiser that ignores context and predicts the

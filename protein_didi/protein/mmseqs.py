@@ -16,7 +16,9 @@ class MMseqsError(RuntimeError):
 def mmseqs_binary() -> str:
     path = shutil.which("mmseqs")
     if path is None:
-        raise MMseqsError("mmseqs not found on PATH; install it with `apt-get install mmseqs2` (Debian package mmseqs2)")
+        raise MMseqsError(
+            "mmseqs not found on PATH; install it with `apt-get install mmseqs2` (Debian package mmseqs2)"
+        )
     return path
 
 

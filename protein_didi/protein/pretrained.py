@@ -57,8 +57,9 @@ def save_model(
     weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.mlm.state_dict().items()}
     save_tensors(out / "model.safetensors", weights)
     for name, tensors in (extra_tensors or {}).items():
-        save_tensors(out / f"{name}.safetensors", {k: v.to(dtype) if v.is_floating_point() else v
-                                                   for k, v in tensors.items()})
+        save_tensors(
+            out / f"{name}.safetensors", {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        )
     save_json(
         out / "config.json",
         {
