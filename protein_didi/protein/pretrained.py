@@ -40,6 +40,7 @@ class LoadedModel:
     schedule: NoiseSchedule
     name: str
     info: dict[str, Any] = field(default_factory=dict)
+    role: str = "teacher"
     discriminator: torch.nn.Module | None = None
 
 
@@ -117,7 +118,9 @@ def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> 
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise CheckpointError(f"{path}/model.safetensors does not match its config.json ({first})") from None
-    loaded = LoadedModel(model.to(device).eval(), get_schedule(**cfg["schedule"]), name, cfg.get("info", {}))
+    loaded = LoadedModel(
+        model.to(device).eval(), get_schedule(**cfg["schedule"]), name, cfg.get("info", {}), cfg.get("role", "teacher")
+    )
     if "discriminator" in cfg.get("extra", []):
         from protein_didi.core.discriminator import Discriminator
 
