@@ -80,15 +80,23 @@ def ancestral_step(
     p_x0: torch.Tensor,
     z_t: torch.Tensor,
     fixed: torch.Tensor,
-    alpha_t: float,
-    alpha_s: float,
+    alpha_t: float | torch.Tensor,
+    alpha_s: float | torch.Tensor,
     mask_id: int,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """z_s ~ q(z_s | z_t, x = p_x0); unmasked and fixed positions are kept."""
+    """z_s ~ q(z_s | z_t, x = p_x0); unmasked and fixed positions are kept.
+
+    ``alpha_t``/``alpha_s`` are scalars or per-sequence (B,) tensors.
+    """
     assert p_x0.shape[:2] == z_t.shape == fixed.shape, (p_x0.shape, z_t.shape, fixed.shape)
+    if isinstance(alpha_t, torch.Tensor):
+        alpha_t = alpha_t.to(p_x0.dtype).view(-1, 1, 1)
+    if isinstance(alpha_s, torch.Tensor):
+        alpha_s = alpha_s.to(p_x0.dtype).view(-1, 1, 1)
     q_zs = p_x0 * (alpha_s - alpha_t)
-    q_zs[..., mask_id] = 1.0 - alpha_s
+    stay_masked = 1.0 - alpha_s
+    q_zs[..., mask_id] = stay_masked.squeeze(-1) if isinstance(stay_masked, torch.Tensor) else stay_masked
     z_s = sample_categorical(q_zs, generator)
     resample = (z_t == mask_id) & ~fixed
     return torch.where(resample, z_s, z_t)

@@ -1,0 +1,67 @@
+"""The DiDi-Instruct discriminator D_λ and the reward it defines (paper Sec. 3.2, eq. 6 and 8).
+
+D shares the teacher's backbone (initialised from it) and adds a fresh head of
+two spectrally normalised linear layers with a SiLU between them, giving one
+logit per token. At the optimum, logit D = log q_ν(z_t)/q_θ(z_t), so the reward
+R(z_t, t) — the mean logit over masked positions — estimates the log density
+ratio between student and teacher marginals.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class FeatureBackbone(Protocol):
+    """What D needs from a denoiser: hidden states for hard or soft (simplex) tokens."""
+
+    mask_id: int
+    hidden_size: int
+
+    def features(
+        self, tokens: torch.Tensor, t: torch.Tensor | None = None, soft_tokens: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
+
+
+class Discriminator(nn.Module):
+    """Per-token logits D_λ(z_t, t) ∈ ℝ^{B×L}; positive means "looks like the student"."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.mask_id: int = backbone.mask_id
+        hidden = backbone.hidden_size
+        self.head = nn.Sequential(
+            spectral_norm(nn.Linear(hidden, hidden)),
+            nn.SiLU(),
+            spectral_norm(nn.Linear(hidden, 1)),
+        )
+
+    def forward(self, tokens: torch.Tensor, t: torch.Tensor, soft_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.backbone.features(tokens, t, soft_tokens)
+        logits = self.head(h).squeeze(-1)
+        assert logits.shape == tokens.shape, (logits.shape, tokens.shape)
+        return logits
+
+    def reward(
+        self,
+        tokens: torch.Tensor,
+        t: torch.Tensor,
+        generated: torch.Tensor,
+        soft_tokens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """R(z_t, t) (B,): mean logit over masked positions (eq. 6).
+
+        Args:
+            generated: (B, L) bool, positions the model generates (not special or
+                fixed). A sequence with no masked position left (t ≈ 0) is scored
+                over all its generated positions instead, so R stays defined.
+        """
+        logits = self(tokens, t, soft_tokens)
+        region = (tokens == self.mask_id) & generated
+        region = torch.where(region.any(-1, keepdim=True), region, generated)
+        return (logits * region).sum(-1) / region.sum(-1).clamp_min(1)

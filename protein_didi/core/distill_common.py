@@ -1,0 +1,141 @@
+"""Pieces every distillation method shares: prompts, a seeded teacher-sample bank, student roll-outs.
+
+A domain supplies a :class:`PromptSource` (what to generate: shapes, fixed
+positions, tokens never to emit); the core does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from protein_didi.core.denoiser import Denoiser
+from protein_didi.core.loop import step_seed
+from protein_didi.core.sampler import (
+    SamplerConfig,
+    ancestral_sample,
+    ancestral_step,
+    sample_categorical,
+    temper,
+    time_grid,
+)
+from protein_didi.core.schedule import NoiseSchedule
+
+
+class PromptSource(Protocol):
+    """Where generation starts: all-[MASK] templates with their fixed positions."""
+
+    suppress: tuple[int, ...]
+
+    def draw_key(self, step: int) -> Hashable:
+        """The template shape for a training step (e.g. a sequence length), a pure function of ``step``."""
+
+    def template(self, key: Hashable, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` start sequences ``z`` (masked where generated) and the (n, L) bool ``fixed`` mask."""
+
+
+class TeacherBank:
+    """Teacher samples per template key, generated lazily in chunks seeded by (seed, key, chunk).
+
+    Sample i of key k is therefore the same whenever it is generated, which
+    keeps resumed runs exact and lets all steps share one pass of the teacher.
+    """
+
+    def __init__(
+        self,
+        teacher: Denoiser,
+        schedule: NoiseSchedule,
+        prompts: PromptSource,
+        nfe: int,
+        size: int,
+        seed: int,
+        device: torch.device,
+        chunk: int = 32,
+    ) -> None:
+        self.teacher, self.schedule, self.prompts = teacher, schedule, prompts
+        self.config = SamplerConfig(nfe, suppress=prompts.suppress)
+        self.size, self.seed, self.device, self.chunk = size, seed, device, chunk
+        self._chunks: dict[tuple[Hashable, int], torch.Tensor] = {}
+
+    def _get_chunk(self, key: Hashable, c: int) -> torch.Tensor:
+        if (key, c) not in self._chunks:
+            z, fixed = self.prompts.template(key, self.chunk)
+            gen = torch.Generator(device=self.device).manual_seed(step_seed(self.seed, c, hash(("bank", key)) % 2**31))
+            self._chunks[key, c] = ancestral_sample(
+                self.teacher, z.to(self.device), fixed.to(self.device), self.schedule, self.config, gen
+            )
+        return self._chunks[key, c]
+
+    def draw(self, key: Hashable, n: int, generator: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(0, self.size, (n,), generator=generator).tolist()
+        return torch.stack([self._get_chunk(key, i // self.chunk)[i % self.chunk] for i in idx])
+
+
+@dataclass
+class Rollout:
+    """A student trajectory from t = 1 down to per-sequence times τ (no gradients).
+
+    ``states[n]`` is z before step n at time ``times[n]``; ``revealed[n]`` marks
+    the positions that step unmasked; ``z_tau`` is the state at τ.
+    """
+
+    states: list[torch.Tensor]
+    times: list[torch.Tensor]
+    revealed: list[torch.Tensor]
+    z_tau: torch.Tensor
+
+    def next_states(self) -> list[torch.Tensor]:
+        return [*self.states[1:], self.z_tau]
+
+
+@torch.no_grad()
+def rollout_to(
+    student: Denoiser,
+    z: torch.Tensor,
+    fixed: torch.Tensor,
+    schedule: NoiseSchedule,
+    num_steps: int,
+    tau: torch.Tensor,
+    generator: torch.Generator,
+    suppress: tuple[int, ...] = (),
+) -> Rollout:
+    """Run the student's ``num_steps`` grid from t = 1, stopping each sequence exactly at its τ.
+
+    The last step of a sequence goes from the last grid time above τ straight to
+    τ, so z_τ is a draw from the student's own few-step trajectory at time τ
+    (intermediate-state matching).
+    """
+    ts = time_grid(num_steps, z.device).float()
+    states, times, revealed = [], [], []
+    for n in range(num_steps):
+        active = ts[n] > tau
+        if not active.any():
+            break
+        t = ts[n].expand(z.shape[0])
+        s = torch.maximum(ts[n + 1].expand_as(tau), tau)
+        p_x0 = temper(student(z, t), 1.0, 1.0, torch.float64, suppress)
+        z_next = ancestral_step(
+            p_x0,
+            z,
+            fixed | ~active[:, None],
+            schedule.alpha(t).double(),
+            schedule.alpha(s).double(),
+            student.mask_id,
+            generator,
+        )
+        states.append(z)
+        times.append(t)
+        revealed.append((z == student.mask_id) & (z_next != student.mask_id))
+        z = z_next
+    return Rollout(states, times, revealed, z)
+
+
+def sample_clean(
+    log_probs: torch.Tensor, z: torch.Tensor, mask_id: int, generator: torch.Generator, suppress: tuple[int, ...] = ()
+) -> torch.Tensor:
+    """x ~ p(x | z): fill every masked position of ``z`` in one jump (float64 draw)."""
+    x = sample_categorical(temper(log_probs.detach(), 1.0, 1.0, torch.float64, suppress), generator)
+    return torch.where(z == mask_id, x, z)

@@ -1,0 +1,30 @@
+"""Unconditional protein prompts for distillation: ``<cls> [MASK]×L <eos>`` at a few lengths."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from protein_didi.protein.alphabet import ALPHABET
+
+
+class ProteinPrompts:
+    """One length per training step, drawn uniformly from ``lengths`` (a pure function of the step)."""
+
+    suppress = ALPHABET.nonstandard_ids
+
+    def __init__(self, lengths: Sequence[int], seed: int = 0) -> None:
+        if not lengths:
+            raise ValueError("give at least one training length")
+        ALPHABET.masked_template(list(lengths))  # validates the range
+        self.lengths = sorted(set(int(n) for n in lengths))
+        self.seed = seed
+
+    def draw_key(self, step: int) -> int:
+        return int(np.random.default_rng([self.seed, step, 7]).choice(self.lengths))
+
+    def template(self, key: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = ALPHABET.masked_template([key] * n)
+        return tokens, ALPHABET.special_positions(tokens)
