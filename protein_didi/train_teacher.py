@@ -64,7 +64,7 @@ class TeacherTask:
         self.sched.step()
         self.ema.update(self.model)
         return {
-            "loss": float(terms.loss),
+            "loss": terms.loss.item(),
             "nll_masked": float(terms.nll_masked),
             "grad_norm": float(grad_norm),
             "lr": self.sched.get_last_lr()[0],

@@ -53,7 +53,8 @@ def load_json(path: str | Path) -> Any:
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    # clone: tied weights (e.g. embeddings shared with the LM head) must be stored as separate tensors
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=metadata))
 
 

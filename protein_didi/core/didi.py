@@ -105,7 +105,9 @@ class DidiTrainer:
         self.cfg, self.schedule, self.prompts, self.device, self.exporter = config, schedule, prompts, device, exporter
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()
-        self.disc = Discriminator(copy.deepcopy(self.teacher).requires_grad_(True)).to(device).train()
+        with torch.random.fork_rng(devices=[]):  # the fresh D head is a function of the seed alone
+            torch.manual_seed(config.seed)
+            self.disc = Discriminator(copy.deepcopy(self.teacher).requires_grad_(True)).to(device).train()
         self.opt_student = torch.optim.AdamW(
             self.student.parameters(), lr=config.lr_student, weight_decay=config.weight_decay
         )
@@ -177,7 +179,7 @@ class DidiTrainer:
         loss = pg_loss + cfg.kl_weight * kl - cfg.entropy_weight * entropy
 
         metrics = {
-            "d_loss": float(d_loss),
+            "d_loss": d_loss.item(),
             "d_acc": float(d_acc),
             "d_grad_norm": float(d_grad),
             "reward_student": float(r_s.mean()),

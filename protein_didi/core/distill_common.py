@@ -88,7 +88,8 @@ class Rollout:
     z_tau: torch.Tensor
 
     def next_states(self) -> list[torch.Tensor]:
-        return [*self.states[1:], self.z_tau]
+        """The state each recorded step produced (empty when no step ran)."""
+        return [*self.states[1:], self.z_tau] if self.states else []
 
 
 @torch.no_grad()

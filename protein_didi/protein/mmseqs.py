@@ -62,3 +62,39 @@ def cluster_fasta(
                 rep, member = line.rstrip("\n").split("\t")
                 members[member] = rep
     return members
+
+
+SEARCH_COLUMNS = ("query", "target", "fident", "nident", "alnlen", "qlen", "tlen", "evalue", "bits")
+
+
+def search_fasta(
+    query: str | Path,
+    target: str | Path,
+    threads: int | None = None,
+    sensitivity: float | None = None,
+    max_seqs: int | None = None,
+    extra_args: list[str] | None = None,
+) -> list[dict[str, str | float]]:
+    """Search ``query`` against ``target`` with ``mmseqs easy-search``; one dict per hit with :data:`SEARCH_COLUMNS`.
+
+    ``-a`` keeps the alignment backtrace so that ``nident`` (identical residues) is
+    real rather than 0, which identity-over-query-length measures depend on.
+    Queries without any hit are simply absent from the result.
+    """
+    with tempfile.TemporaryDirectory(prefix="mmseqs-") as tmp:
+        out = Path(tmp) / "hits.m8"
+        args = ["easy-search", str(query), str(target), str(out), str(Path(tmp) / "work"), "-a"]
+        args += ["--format-output", ",".join(SEARCH_COLUMNS)]
+        if sensitivity is not None:
+            args += ["-s", str(sensitivity)]
+        if max_seqs is not None:
+            args += ["--max-seqs", str(max_seqs)]
+        run_mmseqs([*args, *(extra_args or [])], threads)
+        hits: list[dict[str, str | float]] = []
+        with open(out) as fh:
+            for line in fh:
+                fields = line.rstrip("\n").split("\t")
+                hit: dict[str, str | float] = {"query": fields[0], "target": fields[1]}
+                hit.update({col: float(v) for col, v in zip(SEARCH_COLUMNS[2:], fields[2:], strict=True)})
+                hits.append(hit)
+    return hits

@@ -109,9 +109,9 @@ def load_model(name_or_path: str, device: torch.device | str = "cpu") -> LoadedM
 def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> LoadedModel:
     try:
         config = EsmConfig(**cfg["architecture"])
-    except (KeyError, TypeError) as err:
+        model = EsmDenoiser(config)
+    except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the model") from None
-    model = EsmDenoiser(config)
     state = load_tensors(path / "model.safetensors")
     try:
         model.mlm.load_state_dict({k: v.float() for k, v in state.items()})

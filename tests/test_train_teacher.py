@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from protein_didi.core.checkpoint import CheckpointError, load_state
+from protein_didi.protein.pretrained import load_model
+from protein_didi.train_teacher import TeacherTask, main
+
+
+def _losses(run):
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _args(data, out, steps, *extra):
+    return [
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--arch",
+        "test",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--max-residues",
+        "32",
+        "--checkpoint-every",
+        "3",
+        "--warmup",
+        "2",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monkeypatch):
+    assert main(_args(synthetic_data, tmp_path / "full", 6)) == 0
+
+    original = TeacherTask.train_step
+
+    def crash_at_step_4(self, step):
+        if step == 4:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, step)
+
+    monkeypatch.setattr(TeacherTask, "train_step", crash_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        main(_args(synthetic_data, tmp_path / "part", 6))
+    assert load_state(tmp_path / "part" / "train_state.pt")["step"] == 3  # last atomic checkpoint
+    monkeypatch.setattr(TeacherTask, "train_step", original)
+    assert main(_args(synthetic_data, tmp_path / "part", 6, "--resume")) == 0
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
+
+
+def test_exported_model_loads_and_records_heldout_elbo(synthetic_data, tmp_path):
+    assert main(_args(synthetic_data, tmp_path / "run", 3)) == 0
+    loaded = load_model(str(tmp_path / "run" / "model"))
+    assert loaded.role == "teacher"
+    assert loaded.info["valid_elbo_nats_per_residue"] > 0
+    assert loaded.info["valid_unigram_nats_per_residue"] > 0
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(synthetic_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_state.pt").write_bytes(b"not a checkpoint")
+    assert main(_args(synthetic_data, run, 3, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: training state") and "corrupt" in err and err.count("\n") == 1
+    with pytest.raises(CheckpointError):
+        load_state(run / "train_state.pt")
+
+
+def test_missing_data_folder(tmp_path, capsys):
+    assert main(_args(tmp_path / "nowhere", tmp_path / "run", 3)) == 2
+    assert "data_prep.fasta" in capsys.readouterr().err
