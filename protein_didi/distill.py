@@ -2,8 +2,9 @@
 
     python -m protein_didi.distill --teacher teacher --out runs/student --student-nfe 8 --steps 600
 
-DiDi-Instruct (default) follows Zheng et al. 2025, Algorithm 1; every trick has
-a switch for ablations. Runs checkpoint atomically to OUT/train_state.pt and
+DiDi-Instruct (default) follows Zheng et al. 2025, Algorithm 1, with a switch for
+every trick (ablations); ``--method idlm`` runs inverse distillation (IDLM) on
+the same loop, teacher bank and checkpointing. Runs checkpoint atomically to OUT/train_state.pt and
 continue exactly with ``--resume``; the exported student (EMA weights plus the
 discriminator RGAS needs) lands in OUT/model and loads with
 ``python -m protein_didi.sample --model OUT/model``.
@@ -22,6 +23,8 @@ from protein_didi.core.checkpoint import CheckpointError, save_json
 from protein_didi.core.device import resolve_device
 from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.core.discriminator import Discriminator
+from protein_didi.core.distill_base import DistillConfig, DistillTrainer
+from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
 from protein_didi.core.loop import TrainingDiverged, run_training
 from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
 from protein_didi.protein.alphabet import InvalidSequenceError
@@ -52,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     io.add_argument("--out", type=Path, required=True, help="run folder: train_state.pt, metrics.jsonl, model/")
     io.add_argument("--domain", choices=["protein"], default="protein", help="what the teacher generates")
-    io.add_argument("--method", choices=["didi"], default="didi", help="distillation method (DiDi-Instruct)")
+    io.add_argument("--method", choices=["didi", "idlm"], default="didi", help="DiDi-Instruct (didi) or IDLM")
     io.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt exactly")
     io.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
     run = p.add_argument_group("run")
@@ -72,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     opt = p.add_argument_group("optimisation (paper defaults)")
     opt.add_argument("--lr-student", type=float, default=1e-5, help="student AdamW lr (paper: 1e-5)")
-    opt.add_argument("--lr-disc", type=float, default=5e-6, help="discriminator AdamW lr (paper: 5e-6)")
+    opt.add_argument("--lr-disc", type=float, default=5e-6, help="didi: discriminator AdamW lr (paper: 5e-6)")
+    opt.add_argument("--lr-fake", type=float, default=None, help="idlm: fake-model lr (default: --lr-student)")
+    opt.add_argument("--fake-updates", type=int, default=1, help="idlm: fake-model steps per student step (1)")
     opt.add_argument("--ema", type=float, default=0.9999, help="student EMA decay (paper 0.9999; short runs: 0.99)")
     opt.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip for both networks")
     opt.add_argument("--reward-clip", type=float, default=5.0, help="clip normalised rewards to ±this")
@@ -94,17 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> DidiConfig:
+def config_from_args(args: argparse.Namespace) -> DistillConfig:
+    common = dict(
+        student_nfe=args.student_nfe, batch_size=args.batch_size, lr_student=args.lr_student, ema=args.ema,
+        grad_clip=args.grad_clip, teacher_nfe=args.teacher_nfe, bank_size=args.bank_size, seed=args.seed,
+    )  # fmt: skip
+    if args.method == "idlm":
+        return IdlmConfig(**common, lr_aux=args.lr_fake or args.lr_student, fake_updates=args.fake_updates)
     return DidiConfig(
-        student_nfe=args.student_nfe, batch_size=args.batch_size, group_size=args.group_size,
-        lr_student=args.lr_student, lr_disc=args.lr_disc, ema=args.ema, grad_clip=args.grad_clip,
-        reward_clip=args.reward_clip, disc_warmup=args.disc_warmup,
-        kl_weight=0.0 if args.no_regularization else args.kl_weight,
+        **common, lr_aux=args.lr_disc, group_size=args.group_size, reward_clip=args.reward_clip,
+        disc_warmup=args.disc_warmup, kl_weight=0.0 if args.no_regularization else args.kl_weight,
         entropy_weight=0.0 if args.no_regularization else args.entropy_weight,
         time_dist=args.time_dist, omega=args.omega, grouped_norm=not args.no_grouped_norm,
         score_decompose=not args.no_score_decompose, coupled_time=not args.no_coupled_time,
-        teacher_nfe=args.teacher_nfe, bank_size=args.bank_size, seed=args.seed,
     )  # fmt: skip
+
+
+TRAINERS: dict[str, type[DistillTrainer]] = {"didi": DidiTrainer, "idlm": IdlmTrainer}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,24 +131,19 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
             data_info = {"distill_data": meta.get("source")}
         config = config_from_args(args)
-        if config.batch_size % (config.group_size or config.batch_size):
-            raise ValueError(f"--batch-size {config.batch_size} is not a multiple of --group-size {config.group_size}")
+        if args.group_size and config.batch_size % args.group_size:
+            raise ValueError(f"--batch-size {config.batch_size} is not a multiple of --group-size {args.group_size}")
         prompts = ProteinPrompts(args.lengths, args.seed)
 
-        def export(out: Path, student: EsmDenoiser, disc: Discriminator, info: dict[str, Any]) -> None:
+        def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
             keep = {k: v for k, v in teacher.info.items() if k.startswith("train_") or k == "max_residues"}
             info = {**keep, **data_info, **info, "teacher": teacher.name, "lengths": args.lengths}
-            save_model(
-                out / "model",
-                student,
-                teacher.schedule,
-                "student",
-                info,
-                extra_tensors={"discriminator": disc.state_dict()},
-            )
+            # RGAS needs the discriminator at sampling time; IDLM's fake model is only a training device
+            extra = {"discriminator": aux.state_dict()} if isinstance(aux, Discriminator) else None
+            save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
             save_json(out / "distill_config.json", info)
 
-        trainer = DidiTrainer(teacher.model, teacher.schedule, prompts, config, export, device)
+        trainer = TRAINERS[args.method](teacher.model, teacher.schedule, prompts, config, export, device)
         run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=f"distill {args.method}")
     except (CheckpointError, ShardError, InvalidSequenceError, TrainingDiverged, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -23,7 +23,7 @@ def make_trainer(model, **overrides):
             "bank_size": 8,
             "disc_warmup": 0,
             "lr_student": 1e-3,
-            "lr_disc": 1e-3,
+            "lr_aux": 1e-3,
             "ema": 0.5,
             **overrides,
         }

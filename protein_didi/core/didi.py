@@ -17,37 +17,28 @@ Every component can be switched off for ablations (``DidiConfig``).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.discriminator import Discriminator
-from protein_didi.core.distill_common import PromptSource, TeacherBank, rollout_to, sample_clean
-from protein_didi.core.ema import EMA
-from protein_didi.core.loop import step_seed
+from protein_didi.core.distill_base import DistillConfig, DistillTrainer
+from protein_didi.core.distill_common import rollout_to, sample_clean
 from protein_didi.core.masking import corrupt
-from protein_didi.core.schedule import NoiseSchedule
 from protein_didi.core.timesampling import TimeSampler
 
 
 @dataclass
-class DidiConfig:
-    """Hyper-parameters; defaults follow the paper's protein run (App. E.9) unless noted."""
+class DidiConfig(DistillConfig):
+    """DiDi-Instruct settings; defaults follow the paper's protein run (App. E.9) unless noted.
 
-    student_nfe: int = 8
-    batch_size: int = 8
+    ``lr_aux`` is the discriminator's learning rate (paper: 5e-6).
+    """
+
     group_size: int | None = None  # None: the whole batch is one group (one prompt shape per step)
-    lr_student: float = 1e-5
-    lr_disc: float = 5e-6
-    weight_decay: float = 0.0
-    ema: float = 0.9999
-    grad_clip: float = 1.0
     reward_clip: float = 5.0
     disc_warmup: int = 100
     kl_weight: float = 0.05
@@ -57,10 +48,7 @@ class DidiConfig:
     grouped_norm: bool = True
     score_decompose: bool = True
     coupled_time: bool = True
-    teacher_nfe: int = 128
-    bank_size: int = 64
     norm_eps: float = 1e-6
-    seed: int = 0
 
     def time_sampler(self) -> TimeSampler:
         return TimeSampler(self.time_dist or TimeSampler.default_for_nfe(self.student_nfe), self.omega)
@@ -87,43 +75,25 @@ def forward_kl_and_entropy(
     return (kl * where).sum() / n, (entropy * where).sum() / n
 
 
-Exporter = Callable[[Path, Denoiser, Discriminator, dict[str, Any]], None]
-
-
-class DidiTrainer:
+class DidiTrainer(DistillTrainer):
     """One DiDi-Instruct iteration per ``train_step``; plugs into :func:`protein_didi.core.loop.run_training`."""
 
-    def __init__(
-        self,
-        teacher: Denoiser,
-        schedule: NoiseSchedule,
-        prompts: PromptSource,
-        config: DidiConfig,
-        exporter: Exporter,
-        device: torch.device,
-    ) -> None:
-        self.cfg, self.schedule, self.prompts, self.device, self.exporter = config, schedule, prompts, device, exporter
-        self.teacher = teacher.to(device).eval().requires_grad_(False)
-        self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()
-        with torch.random.fork_rng(devices=[]):  # the fresh D head is a function of the seed alone
-            torch.manual_seed(config.seed)
-            self.disc = Discriminator(copy.deepcopy(self.teacher).requires_grad_(True)).to(device).train()
-        self.opt_student = torch.optim.AdamW(
-            self.student.parameters(), lr=config.lr_student, weight_decay=config.weight_decay
-        )
-        self.opt_disc = torch.optim.AdamW(self.disc.parameters(), lr=config.lr_disc, weight_decay=config.weight_decay)
-        self.ema = EMA(self.student, config.ema)
-        self.times = config.time_sampler()
-        self.bank = TeacherBank(
-            self.teacher, schedule, prompts, config.teacher_nfe, config.bank_size, config.seed, device
-        )
-        self.group = config.group_size or config.batch_size
+    method = "didi"
+    cfg: DidiConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disc: Discriminator = self.aux
+        self.times = self.cfg.time_sampler()
+        self.group = self.cfg.group_size or self.cfg.batch_size
+
+    def build_aux(self, teacher_copy: nn.Module) -> Discriminator:
+        return Discriminator(teacher_copy)
 
     # -- one iteration ---------------------------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
         cfg, mask_id = self.cfg, self.teacher.mask_id
-        gen = torch.Generator(device=self.device).manual_seed(step_seed(cfg.seed, step))
-        cpu_gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, 1))
+        gen, cpu_gen = self.generators(step)
         key = self.prompts.draw_key(step)
         z1, fixed = (a.to(self.device) for a in self.prompts.template(key, cfg.batch_size))
         generated = ~fixed
@@ -147,10 +117,7 @@ class DidiTrainer:
         d_loss = F.binary_cross_entropy_with_logits(r_s, torch.ones_like(r_s)) + F.binary_cross_entropy_with_logits(
             r_t, torch.zeros_like(r_t)
         )
-        self.opt_disc.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_grad = torch.nn.utils.clip_grad_norm_(self.disc.parameters(), cfg.grad_clip)
-        self.opt_disc.step()
+        d_grad = self.update(self.opt_aux, self.disc, d_loss)
         d_acc = 0.5 * ((r_s > 0).float().mean() + (r_t < 0).float().mean())
 
         # 4. reward from the updated D, grouped normalisation, clipping
@@ -181,7 +148,7 @@ class DidiTrainer:
         metrics = {
             "d_loss": d_loss.item(),
             "d_acc": float(d_acc),
-            "d_grad_norm": float(d_grad),
+            "d_grad_norm": d_grad,
             "reward_student": float(r_s.mean()),
             "reward_teacher": float(r_t.mean()),
             "pg_loss": float(pg_loss),
@@ -190,32 +157,7 @@ class DidiTrainer:
             "tau": float(tau.mean()),
         }
         if step >= cfg.disc_warmup:
-            self.opt_student.zero_grad(set_to_none=True)
-            loss.backward()
-            metrics["s_grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.student.parameters(), cfg.grad_clip))
-            self.opt_student.step()
+            metrics["s_grad_norm"] = self.update(self.opt_student, self.student, loss)
             self.ema.update(self.student)
         metrics["loss"] = float(loss)
         return metrics
-
-    # -- checkpointing --------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "student": self.student.state_dict(),
-            "disc": self.disc.state_dict(),
-            "opt_student": self.opt_student.state_dict(),
-            "opt_disc": self.opt_disc.state_dict(),
-            "ema": self.ema.state_dict(),
-            "config": asdict(self.cfg),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.student.load_state_dict(state["student"])
-        self.disc.load_state_dict(state["disc"])
-        self.opt_student.load_state_dict(state["opt_student"])
-        self.opt_disc.load_state_dict(state["opt_disc"])
-        self.ema.load_state_dict(state["ema"])
-
-    def export(self, out_dir: Path) -> None:
-        student = self.ema.copy_to(self.student).eval()
-        self.exporter(out_dir, student, copy.deepcopy(self.disc).eval(), {"method": "didi", **asdict(self.cfg)})

@@ -64,11 +64,7 @@ class ProteinShards:
 
     @classmethod
     def open(cls, data_dir: str | Path, split: str = "train") -> ProteinShards:
-        root = Path(data_dir)
-        if not (root / "meta.json").is_file():
-            raise ShardError(
-                f"{root} is not a prepared data directory (no meta.json); run `python -m data_prep.fasta --out {root}`"
-            )
+        root = _prepared(data_dir)
         files = sorted((root / split).glob("shard-*.tokens.npy"))
         if not files:
             raise ShardError(f"{root} has no '{split}' shards; re-run data_prep.fasta")
@@ -93,5 +89,12 @@ class ProteinShards:
         return np.concatenate([np.diff(o) for o in self.offsets])
 
 
+def _prepared(data_dir: str | Path) -> Path:
+    root = Path(data_dir)
+    if not (root / "meta.json").is_file():
+        raise ShardError(f"{root} is not a prepared data directory (no meta.json); run `python -m data_prep.fasta`")
+    return root
+
+
 def read_meta(data_dir: str | Path) -> dict:
-    return load_json(Path(data_dir) / "meta.json")
+    return load_json(_prepared(data_dir) / "meta.json")
