@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from protein_didi.core.checkpoint import load_state, save_state
+from protein_didi.core.checkpoint import load_state, save_json, save_state
 
 
 class TrainingDiverged(RuntimeError):
@@ -60,16 +61,17 @@ def run_training(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_path, metrics_path = out / STATE_FILE, out / METRICS_FILE
-    start = 0
+    start, elapsed = 0, 0.0
     if resume and state_path.exists():
         state = load_state(state_path)
         task.load_state_dict(state["task"])
-        start = int(state["step"])
+        start, elapsed = int(state["step"]), float(state.get("elapsed_s", 0.0))
         _truncate_metrics(metrics_path, start)
     elif not resume and metrics_path.exists():
         metrics_path.unlink()
 
     history: list[dict[str, float]] = []
+    clock = time.perf_counter()
     bar = tqdm(range(start, num_steps), desc=desc, initial=start, total=num_steps, disable=not show_progress)
     with open(metrics_path, "a") as log:
         for step in bar:
@@ -87,7 +89,10 @@ def run_training(
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
             done = step + 1
             if done % checkpoint_every == 0 or done == num_steps:
-                save_state(state_path, {"step": done, "task": task.state_dict()})
+                now = time.perf_counter()
+                elapsed, clock = elapsed + now - clock, now
+                save_state(state_path, {"step": done, "task": task.state_dict(), "elapsed_s": elapsed})
+    save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
     task.export(out)
     return history
 
