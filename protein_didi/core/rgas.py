@@ -1,12 +1,19 @@
 """Reward-guided ancestral sampling, RGAS (DiDi-Instruct Algorithm 2, eq. 10–11).
 
 Early steps (the first ``tilt_fraction`` of the NFE budget) tilt the student's
-logits at masked positions by h·∇R, the gradient of the discriminator's reward
+logits at masked positions by h·∇G, the gradient of the discriminator's reward
 with respect to the one-hot input, with h rising linearly from
 ``guidance_start`` to ``guidance_end`` (30 → 40 in the paper). Late steps draw
-M candidates of z_{n−1} and keep one with probability softmax(R) over them.
+M candidates of z_{n−1} and keep one with probability softmax(G) over them.
 With h = 0 and M = 1 every step is exactly :func:`ancestral_step`, drawing the
 same random numbers as :func:`ancestral_sample`.
+
+Sign convention (deliberate): our discriminator's logit estimates
+R = log q_ν/q_θ (positive = student-like), the quantity the training gradient
+needs. Read literally, eq. 10–11 would steer sampling towards the student's
+own excess mass; the paper's appendix (Lemma C.1) flips D's convention, and
+"high-reward regions" are meant to be teacher-like. So guidance uses the
+teacher-likeness G = −R = log q_θ/q_ν: tilt by h·∇G, rerank by softmax(G).
 """
 
 from __future__ import annotations
@@ -42,14 +49,20 @@ class RGASConfig:
         return 1 if step < round(self.tilt_fraction * self.sampler.num_steps) else self.candidates
 
 
+def guidance_reward(
+    disc: Discriminator, z: torch.Tensor, t: torch.Tensor, generated: torch.Tensor, soft: torch.Tensor | None = None
+) -> torch.Tensor:
+    """G(z, t) = −R(z, t) = log q_θ/q_ν (B,): how teacher-like z looks to the discriminator."""
+    return -disc.reward(z, t, generated, soft_tokens=soft)
+
+
 def reward_gradient(
     disc: Discriminator, z: torch.Tensor, t: torch.Tensor, generated: torch.Tensor, vocab_size: int
 ) -> torch.Tensor:
-    """∇_{onehot(z)} R(z, t), shape (B, L, K)."""
+    """∇_{onehot(z)} G(z, t), shape (B, L, K)."""
     with torch.enable_grad():
         onehot = F.one_hot(z, vocab_size).float().requires_grad_(True)
-        reward = disc.reward(z, t, generated, soft_tokens=onehot)
-        (grad,) = torch.autograd.grad(reward.sum(), onehot)
+        (grad,) = torch.autograd.grad(guidance_reward(disc, z, t, generated, onehot).sum(), onehot)
     return grad
 
 
@@ -87,7 +100,7 @@ def rgas_sample(
                 [ancestral_step(p_x0, z, fixed, alphas[n], alphas[n + 1], model.mask_id, generator) for _ in range(m)]
             )  # (M, B, L)
             flat = cands.flatten(0, 1)
-            rewards = disc.reward(flat, s.repeat(m), generated.repeat(m, 1)).view(m, -1)  # (M, B)
+            rewards = guidance_reward(disc, flat, s.repeat(m), generated.repeat(m, 1)).view(m, -1)  # (M, B)
             choice = sample_categorical(torch.softmax(rewards.double(), dim=0).T, generator)  # (B,)
             z = cands[choice, torch.arange(z.shape[0], device=z.device)]
         if callback is not None:
