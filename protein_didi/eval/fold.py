@@ -313,7 +313,11 @@ class Folder:
         max_batch_residues: int | None = None,
         num_recycles: int | None = None,
     ) -> Folder:
-        """Wrap an already built ``EsmForProteinFolding`` (or fair-esm ``ESMFold``); the cache id is its fingerprint."""
+        """Wrap an already built ``EsmForProteinFolding`` (or fair-esm ``ESMFold``); the cache id is its fingerprint.
+
+        The model itself is used, not a copy: it is put in eval mode on ``device``
+        and its language model is cast to the chosen precision in place.
+        """
         if device is None:
             device = next(esmfold_model.parameters()).device
         backend = "transformers" if type(esmfold_model).__name__ == "EsmForProteinFolding" else "fair-esm"
