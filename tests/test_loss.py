@@ -42,8 +42,9 @@ def test_context_free_model_elbo_equals_its_cross_entropy():
     gen = torch.Generator().manual_seed(0)
     x = torch.multinomial(probs, 400 * 64, replacement=True, generator=gen).view(64, 400)
     maskable = torch.ones_like(x, dtype=torch.bool)
-    losses = [float(masked_diffusion_loss(model, x, maskable, LogLinearSchedule(), generator=gen).loss)
-              for _ in range(20)]
+    losses = [
+        float(masked_diffusion_loss(model, x, maskable, LogLinearSchedule(), generator=gen).loss) for _ in range(20)
+    ]
     cross_entropy = float(-(probs * probs.log()).sum())
     assert math.isclose(sum(losses) / len(losses), cross_entropy, rel_tol=0.03)
 

@@ -25,8 +25,9 @@ def test_nfe_equal_length_reproduces_argmax():
     target = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4])
     z = torch.full((3, 10), MASK)
     fixed = torch.zeros_like(z, dtype=torch.bool)
-    out = ancestral_sample(Deterministic(target), z, fixed, LogLinearSchedule(), SamplerConfig(10),
-                           torch.Generator().manual_seed(0))
+    out = ancestral_sample(
+        Deterministic(target), z, fixed, LogLinearSchedule(), SamplerConfig(10), torch.Generator().manual_seed(0)
+    )
     assert (out == target).all()
 
 
@@ -37,8 +38,15 @@ def test_fixed_positions_never_change_and_callback_runs_each_step():
     fixed = torch.zeros_like(z, dtype=torch.bool)
     fixed[:, [2, 5]] = True
     seen = []
-    out = ancestral_sample(Deterministic(target), z, fixed, LogLinearSchedule(), SamplerConfig(4),
-                           torch.Generator().manual_seed(0), callback=lambda n, total, zz: seen.append(zz.clone()))
+    out = ancestral_sample(
+        Deterministic(target),
+        z,
+        fixed,
+        LogLinearSchedule(),
+        SamplerConfig(4),
+        torch.Generator().manual_seed(0),
+        callback=lambda n, total, zz: seen.append(zz.clone()),
+    )
     assert len(seen) == 4
     for zz in [*seen, out]:
         assert (zz[:, 2] == 3).all() and (zz[:, 5] == 4).all()
@@ -52,8 +60,9 @@ def test_unchanged_state_reuses_forward_pass():
     ancestral_sample(model, z, fixed, LogLinearSchedule(), SamplerConfig(64), torch.Generator().manual_seed(0))
     assert model.calls <= 5  # at most one forward per change (4 positions) + the first
     model.calls = 0
-    ancestral_sample(model, z, fixed, LogLinearSchedule(), SamplerConfig(64, reuse_unchanged=False),
-                     torch.Generator().manual_seed(0))
+    ancestral_sample(
+        model, z, fixed, LogLinearSchedule(), SamplerConfig(64, reuse_unchanged=False), torch.Generator().manual_seed(0)
+    )
     assert model.calls == 64
 
 
