@@ -8,6 +8,12 @@ the same loop, teacher bank and checkpointing. Runs checkpoint atomically to OUT
 continue exactly with ``--resume``; the exported student (EMA weights plus the
 discriminator RGAS needs) lands in OUT/model and loads with
 ``python -m protein_didi.sample --model OUT/model``.
+
+``--domain text`` distils a text DiT teacher with the same trainers and loop
+(see :mod:`protein_didi.text.distill`)::
+
+    python -m protein_didi.distill --domain text --teacher teacher --data data/text-pydoc \\
+        --out runs/text-student --student-nfe 8 --steps 200
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="prepared data folder (data_prep.fasta); checked for a matching alphabet and recorded",
     )
     io.add_argument("--out", type=Path, required=True, help="run folder: train_state.pt, metrics.jsonl, model/")
-    io.add_argument("--domain", choices=["protein"], default="protein", help="what the teacher generates")
+    io.add_argument("--domain", choices=["protein", "text"], default="protein", help="what the teacher generates")
+    io.add_argument("--tokenizer", default=None, help="text: GPT-2 tokenizer folder for an MDLM/DUO teacher")
     io.add_argument("--method", choices=["didi", "idlm"], default="didi", help="DiDi-Instruct (didi) or IDLM")
     io.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt exactly")
     io.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
@@ -66,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--lengths",
         type=int_list,
-        default=[50, 100, 150, 200],
-        help="sequence lengths to train on, one drawn per step (default 50,100,150,200)",
+        default=None,
+        help="sequence lengths to train on, one drawn per step (default 50,100,150,200; text: the teacher's block)",
     )
     run.add_argument("--teacher-nfe", type=int, default=128, help="teacher steps for its sample bank (128)")
     run.add_argument("--bank-size", type=int, default=32, help="teacher samples per length in the bank (32)")
@@ -118,8 +125,16 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
 TRAINERS: dict[str, type[DistillTrainer]] = {"didi": DidiTrainer, "idlm": IdlmTrainer}
 
 
+PROTEIN_LENGTHS = [50, 100, 150, 200]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.domain == "text":
+        from protein_didi.text.distill import main_text
+
+        return main_text(args, config_from_args, TRAINERS)
+    args.lengths = args.lengths or PROTEIN_LENGTHS
     try:
         device = resolve_device(args.device)
         torch.manual_seed(args.seed)

@@ -2,6 +2,10 @@
 
 ``--model`` is a registered name (teacher, student, student-idlm, dplm-150m) or
 a checkpoint folder. Output is deterministic for a given ``--seed``.
+
+``--domain text`` samples the text models instead and prints decoded text
+(``python -m protein_didi.sample --domain text --model student --nfe 8 --num 4 --length 128``;
+options: ``python -m protein_didi.sample --domain text --help``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m protein_didi.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--domain", choices=["protein", "text"], default="protein", help="proteins (default) or text")
     p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
@@ -55,7 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def split_domain(argv: list[str] | None) -> tuple[str, list[str]]:
+    """``--domain`` and the remaining arguments (the text sampler has its own options)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--domain", choices=["protein", "text"], default="protein")
+    known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.domain, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    domain, rest = split_domain(argv)
+    if domain == "text":
+        from protein_didi.text.sample import main as sample_text
+
+        return sample_text(rest)
     args = build_parser().parse_args(argv)
     try:
         loaded = load_model(args.model, resolve_device(args.device))

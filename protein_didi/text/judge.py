@@ -1,0 +1,246 @@
+"""Generative perplexity: an independent autoregressive LM scores generated text.
+
+The paper scores OpenWebText samples with GPT-2 Large. That model is used when
+it is on this machine (``--judge gpt2-large``, any ``transformers`` causal-LM
+folder, or ``auto`` when it sits in the local HF cache). Otherwise the judge is a
+small causal transformer with ALiBi attention biases trained left to right on
+the same corpus (shipped in protein_didi/checkpoints/text-judge) — not the
+teacher's architecture (bidirectional DiT) nor its objective, so a student
+cannot score well merely by copying the teacher's quirks.
+
+Protocol (as MDLM's ``compute_generative_perplexity``): decode each sample to
+text, re-tokenise it with the judge's own tokenizer, prepend
+``<|endoftext|>`` as context and sum −log p of every token. Generative
+perplexity is exp(Σ NLL / Σ tokens) over the whole set.
+
+Caveat: repeats are cheap for an autoregressive model, so degenerate, repetitive
+text scores a *low* perplexity; read it next to the per-sample token entropy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.text.pretrained import CHECKPOINT_DIR, ModelNotFoundError
+from protein_didi.text.tokenizer import TextTokenizer, load_tokenizer_file
+
+FORMAT = "protein_didi.text.judge/1"
+SHIPPED = CHECKPOINT_DIR / "text-judge"
+TRAIN_HINT = (
+    "python -m protein_didi.text.train_judge --data data/text-pydoc --out runs/text-judge "
+    "&& cp -r runs/text-judge/model protein_didi/checkpoints/text-judge"
+)
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Size of the causal transformer; ``vocab_size`` is the tokenizer's (no [MASK])."""
+
+    vocab_size: int
+    hidden_size: int = 128
+    num_layers: int = 3
+    num_heads: int = 4
+    intermediate_size: int = 512
+
+
+ARCHITECTURES: dict[str, dict[str, int]] = {
+    "small": dict(hidden_size=128, num_layers=3, num_heads=4, intermediate_size=512),
+    "test": dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
+}
+
+
+def alibi_slopes(num_heads: int) -> torch.Tensor:
+    """Per-head distance penalties 2^(−8h/H) of Press et al. (2022)."""
+    return torch.tensor([2.0 ** (-8.0 * (h + 1) / num_heads) for h in range(num_heads)])
+
+
+class Block(nn.Module):
+    """Pre-norm causal self-attention + GELU MLP."""
+
+    def __init__(self, cfg: JudgeConfig) -> None:
+        super().__init__()
+        self.num_heads = cfg.num_heads
+        self.norm1 = nn.LayerNorm(cfg.hidden_size)
+        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size)
+        self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.norm2 = nn.LayerNorm(cfg.hidden_size)
+        self.fc1 = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
+        self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, n, d = h.shape
+        q, k, v = self.qkv(self.norm1(h)).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        h = h + self.proj(att.transpose(1, 2).reshape(b, n, d))
+        return h + self.fc2(F.gelu(self.fc1(self.norm2(h))))
+
+
+class CausalTextLM(nn.Module):
+    """``log p(x_{i+1} | x_≤i)`` at every position; ALiBi lets it score texts longer than its training windows."""
+
+    def __init__(self, cfg: JudgeConfig) -> None:
+        super().__init__()
+        if cfg.hidden_size % cfg.num_heads:
+            raise ValueError(f"hidden_size {cfg.hidden_size} is not divisible by num_heads {cfg.num_heads}")
+        self.config = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
+        self.norm = nn.LayerNorm(cfg.hidden_size)
+        self.register_buffer("slopes", alibi_slopes(cfg.num_heads), persistent=False)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        for block in self.blocks:  # GPT-2 style: shrink residual branches with depth
+            for lin in (block.qkv, block.fc1):
+                nn.init.normal_(lin.weight, std=0.02)
+            for lin in (block.proj, block.fc2):
+                nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * cfg.num_layers))
+
+    def attention_bias(self, n: int) -> torch.Tensor:
+        """(H, n, n) additive mask: −slope·(i−j) for j ≤ i, −inf above the diagonal."""
+        pos = torch.arange(n, device=self.slopes.device)
+        dist = (pos[:, None] - pos[None, :]).float()
+        return (-self.slopes[:, None, None] * dist).masked_fill(dist < 0, float("-inf"))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L) → (B, L, V) next-token log-probabilities."""
+        h = self.embed(tokens)
+        bias = self.attention_bias(tokens.shape[1]).to(h.dtype)
+        for block in self.blocks:
+            h = block(h, bias)
+        return (self.norm(h) @ self.embed.weight.T).float().log_softmax(-1)  # tied embeddings
+
+    def target_log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L−1) ``log p(tokens[:, i+1] | tokens[:, ≤i])``."""
+        return self(tokens[:, :-1]).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+class TextScorer(Protocol):
+    """What a judge offers: per-text summed NLL (nats) and the number of scored tokens."""
+
+    info: dict[str, Any]
+
+    def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def perplexity(nll_sum: np.ndarray, n_tokens: np.ndarray) -> float:
+    """exp(Σ NLL / Σ tokens): generative perplexity of a set (token-weighted, as MDLM)."""
+    return float(math.exp(float(np.sum(nll_sum)) / max(int(np.sum(n_tokens)), 1)))
+
+
+class TextJudge:
+    """A trained :class:`CausalTextLM` with its tokenizer."""
+
+    def __init__(self, model: CausalTextLM, tokenizer: TextTokenizer, info: dict[str, Any] | None = None) -> None:
+        if model.config.vocab_size != tokenizer.mask_id:
+            raise ValueError(f"judge has {model.config.vocab_size} tokens, its tokenizer {tokenizer.mask_id}")
+        self.model, self.tokenizer, self.info = model.eval(), tokenizer, info or {}
+        self.info.setdefault("judge", "causal ALiBi transformer trained on the corpus")
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.embed.weight.device
+
+    @torch.no_grad()
+    def score_ids(self, rows: list[list[int]], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Summed NLL of every token after the first of each row, and how many were scored."""
+        nll, count = np.zeros(len(rows)), np.zeros(len(rows), dtype=np.int64)
+        order = np.argsort([len(r) for r in rows], kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = max(len(rows[i]) for i in idx)
+            x = torch.full((len(idx), width), self.tokenizer.eos_id, dtype=torch.long)
+            real = torch.zeros(len(idx), width - 1, dtype=torch.bool)
+            for j, i in enumerate(idx):  # right padding: causal attention never sees it
+                x[j, : len(rows[i])] = torch.as_tensor(rows[i])
+                real[j, : len(rows[i]) - 1] = True
+            logp = self.model.target_log_probs(x.to(self.device)).cpu()
+            nll[idx] = (-(logp * real)).sum(1).double().numpy()
+            count[idx] = real.sum(1).numpy()
+        return nll, count
+
+    def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Re-tokenise each text with the judge's tokenizer, prepend ``<|endoftext|>``, score every token."""
+        return self.score_ids([[self.tokenizer.eos_id, *ids] for ids in self.tokenizer.encode_batch(texts)])
+
+    def save(self, out_dir: str | Path) -> Path:
+        """``config.json`` + half-precision ``model.safetensors`` + ``tokenizer.json``."""
+        out = Path(out_dir)
+        save_tensors(out / "model.safetensors", {k: v.half() for k, v in self.model.state_dict().items()})
+        self.tokenizer.save(out)
+        save_json(
+            out / "config.json",
+            {
+                "format": FORMAT,
+                "architecture": asdict(self.model.config),
+                "tokenizer": self.tokenizer.record(),
+                "info": self.info,
+            },
+        )
+        return out
+
+
+class HFJudge:
+    """A ``transformers`` causal LM (GPT-2 Large in the paper) scoring text with its own tokenizer."""
+
+    def __init__(self, name_or_path: str, local_only: bool = False, device: torch.device | str = "cpu") -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            self.tok = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
+            self.model = AutoModelForCausalLM.from_pretrained(name_or_path, local_files_only=local_only).to(device)
+        except Exception as err:  # hub and file errors come in many types
+            first = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+            raise ModelNotFoundError(f"cannot load judge {name_or_path!r} ({first})") from None
+        self.model.eval()
+        self.max_len = int(getattr(self.model.config, "n_positions", None) or self.tok.model_max_length or 1024)
+        self.info = {"judge": name_or_path}
+
+    @torch.no_grad()
+    def score(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        nll, count = np.zeros(len(texts)), np.zeros(len(texts), dtype=np.int64)
+        bos = self.tok.bos_token_id if self.tok.bos_token_id is not None else self.tok.eos_token_id
+        device = next(self.model.parameters()).device
+        for i, text in enumerate(texts):
+            ids = self.tok(text, add_special_tokens=False)["input_ids"]
+            for start in range(0, max(len(ids), 1), self.max_len - 1):  # chunks of the context window
+                x = torch.tensor([[bos, *ids[start : start + self.max_len - 1]]], device=device)
+                logp = self.model(x).logits[:, :-1].float().log_softmax(-1)
+                nll[i] -= float(logp.gather(-1, x[:, 1:, None]).sum())
+                count[i] += x.shape[1] - 1
+        return nll, count
+
+
+def load_judge(name_or_path: str = "auto", device: torch.device | str = "cpu") -> TextScorer:
+    """``auto`` (GPT-2 Large if cached locally, else the shipped judge), ``judge``, a folder, or an HF id."""
+    if name_or_path == "auto":
+        try:
+            return HFJudge("gpt2-large", local_only=True, device=device)
+        except ModelNotFoundError:
+            name_or_path = "judge"
+    path = SHIPPED if name_or_path == "judge" else Path(name_or_path)
+    if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+        path = path / "model"
+    if (path / "config.json").is_file():
+        cfg = load_json(path / "config.json")
+        if cfg.get("format") != FORMAT:
+            return HFJudge(str(path), local_only=True, device=device)
+        try:
+            model = CausalTextLM(JudgeConfig(**cfg["architecture"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path}/config.json has no valid judge architecture ({err})") from None
+        try:
+            model.load_state_dict({k: v.float() for k, v in load_tensors(path / "model.safetensors").items()})
+        except RuntimeError as err:
+            raise CheckpointError(f"{path}/model.safetensors does not match its config ({str(err)[:120]})") from None
+        return TextJudge(model.to(device), load_tokenizer_file(path, cfg.get("tokenizer")), cfg.get("info", {}))
+    if name_or_path == "judge" or path.exists() or str(name_or_path).startswith((".", "/")):
+        raise ModelNotFoundError(f"no text judge checkpoint at {path}; train one: {TRAIN_HINT}")
+    return HFJudge(name_or_path, device=device)  # a hub id such as gpt2-large
