@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from protein_didi.cli import DOMAINS, split_domain
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.eval.diversity import DiversityResult, diversity, novelty
 from protein_didi.eval.stats import composition, composition_kl, natural_at_lengths, random_sequences, sequence_table
@@ -472,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m protein_didi.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument(
+        "--domain", choices=DOMAINS, default="protein", help="text: hand over to the text report (see --domain text -h)"
+    )
     p.add_argument("--fasta", nargs="+", type=Path, default=[], help="generated sets, one FASTA each")
     p.add_argument("--labels", type=_csv_list(str), default=None, help="comma-separated labels (default: file names)")
     p.add_argument("--reference", type=Path, required=True, help="held-out natural proteins (e.g. test.fasta)")
@@ -506,8 +510,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
-    """CLI entry; ``folder`` injects a ready :class:`~protein_didi.eval.fold.Folder` (tests, the app)."""
-    args = build_parser().parse_args(argv)
+    """CLI entry; ``folder`` injects a ready :class:`~protein_didi.eval.fold.Folder` (tests, the app).
+
+    ``--domain text`` hands over to the text report (judge perplexity and token entropy).
+    """
+    domain, rest = split_domain(argv)
+    if domain == "text":
+        from protein_didi.text.report import main as report_text
+
+        return report_text(rest)
+    args = build_parser().parse_args(rest)
     start = time.time()
     try:
         if args.threads is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from protein_didi.cli import DOMAINS, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
 from protein_didi.protein.alphabet import InvalidSequenceError
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m protein_didi.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--domain", choices=["protein", "text"], default="protein", help="proteins (default) or text")
+    p.add_argument("--domain", choices=DOMAINS, default="protein", help="proteins (default) or text")
     p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
@@ -58,14 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
     p.add_argument("--out", type=Path, default=None, help="FASTA file to write (default: print to stdout)")
     return p
-
-
-def split_domain(argv: list[str] | None) -> tuple[str, list[str]]:
-    """``--domain`` and the remaining arguments (the text sampler has its own options)."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--domain", choices=["protein", "text"], default="protein")
-    known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return known.domain, rest
 
 
 def main(argv: list[str] | None = None) -> int:
