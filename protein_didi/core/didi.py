@@ -147,17 +147,17 @@ class DidiTrainer(DistillTrainer):
 
         metrics = {
             "d_loss": d_loss.item(),
-            "d_acc": float(d_acc),
+            "d_acc": d_acc.item(),
             "d_grad_norm": d_grad,
-            "reward_student": float(r_s.mean()),
-            "reward_teacher": float(r_t.mean()),
-            "pg_loss": float(pg_loss),
-            "kl": float(kl),
-            "entropy": float(entropy),
-            "tau": float(tau.mean()),
+            "reward_student": r_s.mean().item(),
+            "reward_teacher": r_t.mean().item(),
+            "pg_loss": pg_loss.item(),
+            "kl": kl.item(),
+            "entropy": entropy.item(),
+            "tau": tau.mean().item(),
         }
         if step >= cfg.disc_warmup:
             metrics["s_grad_norm"] = self.update(self.opt_student, self.student, loss)
             self.ema.update(self.student)
-        metrics["loss"] = float(loss)
+        metrics["loss"] = loss.item()
         return metrics
