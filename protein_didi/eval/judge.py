@@ -21,7 +21,6 @@ score *lower* than real proteins. Read the judge next to a complexity statistic
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,9 +28,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from protein_didi.core.causal_lm import CausalALiBiLM
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.pretrained import CHECKPOINT_DIR, ModelNotFoundError
@@ -67,77 +65,21 @@ def target_support() -> torch.Tensor:
     return allowed
 
 
-def alibi_slopes(num_heads: int) -> torch.Tensor:
-    """Per-head distance penalties 2^(−8h/H) of Press et al. (2022)."""
-    return torch.tensor([2.0 ** (-8.0 * (h + 1) / num_heads) for h in range(num_heads)])
-
-
-class Block(nn.Module):
-    """Pre-norm causal self-attention + GELU MLP."""
-
-    def __init__(self, cfg: JudgeConfig) -> None:
-        super().__init__()
-        self.num_heads = cfg.num_heads
-        self.norm1 = nn.LayerNorm(cfg.hidden_size)
-        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size)
-        self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-        self.norm2 = nn.LayerNorm(cfg.hidden_size)
-        self.fc1 = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
-        self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
-
-    def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        b, n, d = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        h = h + self.proj(att.transpose(1, 2).reshape(b, n, d))
-        return h + self.fc2(F.gelu(self.fc1(self.norm2(h))))
-
-
-class CausalProteinLM(nn.Module):
+class CausalProteinLM(CausalALiBiLM):
     """``log p(x_{i+1} | x_≤i)`` for every position of ``<cls> residues <eos> <pad>`` rows.
 
     Right padding needs no attention mask: causal attention never looks at the
-    pads that follow a sequence's ``<eos>``.
+    pads that follow a sequence's ``<eos>``. Next tokens are normalised over the
+    residue letters and ``<eos>`` only.
     """
 
     def __init__(self, cfg: JudgeConfig) -> None:
-        super().__init__()
-        if cfg.hidden_size % cfg.num_heads:
-            raise ValueError(f"hidden_size {cfg.hidden_size} is not divisible by num_heads {cfg.num_heads}")
-        self.config = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
-        self.norm = nn.LayerNorm(cfg.hidden_size)
-        self.register_buffer("slopes", alibi_slopes(cfg.num_heads), persistent=False)
-        self.register_buffer("support", target_support(), persistent=False)
-        nn.init.normal_(self.embed.weight, std=0.02)
-        for block in self.blocks:  # GPT-2 style: shrink residual branches with depth
-            for lin in (block.qkv, block.fc1):
-                nn.init.normal_(lin.weight, std=0.02)
-            for lin in (block.proj, block.fc2):
-                nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * cfg.num_layers))
-
-    def attention_bias(self, n: int) -> torch.Tensor:
-        """(H, n, n) additive mask: −slope·(i−j) for j ≤ i, −inf above the diagonal."""
-        pos = torch.arange(n, device=self.slopes.device)
-        dist = (pos[:, None] - pos[None, :]).float()
-        bias = -self.slopes[:, None, None] * dist
-        return bias.masked_fill(dist < 0, float("-inf"))
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, L) tokens → (B, L, K) next-token log-probabilities (zero mass outside residues + ``<eos>``)."""
-        h = self.embed(tokens)
-        bias = self.attention_bias(tokens.shape[1]).to(h.dtype)
-        for block in self.blocks:
-            h = block(h, bias)
-        logits = (self.norm(h) @ self.embed.weight.T).float()  # tied embeddings; fp32 softmax under autocast
-        return logits.masked_fill(~self.support, float("-inf")).log_softmax(-1)
+        super().__init__(cfg, support=target_support())
 
     def target_log_probs(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L−1) ``log p(tokens[:, i+1] | tokens[:, ≤i])`` and the bool mask of real (non-pad) targets."""
-        targets = tokens[:, 1:]
-        logp = self(tokens[:, :-1]).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        real = targets != ALPHABET.pad_id
+        logp = self.next_token_log_probs(tokens)
+        real = tokens[:, 1:] != ALPHABET.pad_id
         return logp.masked_fill(~real, 0.0), real
 
 

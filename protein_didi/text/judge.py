@@ -26,9 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from protein_didi.core.causal_lm import CausalALiBiLM
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
 from protein_didi.text.pretrained import CHECKPOINT_DIR, ModelNotFoundError
 from protein_didi.text.tokenizer import TextTokenizer, load_tokenizer_file
@@ -58,68 +57,15 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
 }
 
 
-def alibi_slopes(num_heads: int) -> torch.Tensor:
-    """Per-head distance penalties 2^(−8h/H) of Press et al. (2022)."""
-    return torch.tensor([2.0 ** (-8.0 * (h + 1) / num_heads) for h in range(num_heads)])
-
-
-class Block(nn.Module):
-    """Pre-norm causal self-attention + GELU MLP."""
-
-    def __init__(self, cfg: JudgeConfig) -> None:
-        super().__init__()
-        self.num_heads = cfg.num_heads
-        self.norm1 = nn.LayerNorm(cfg.hidden_size)
-        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size)
-        self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-        self.norm2 = nn.LayerNorm(cfg.hidden_size)
-        self.fc1 = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
-        self.fc2 = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
-
-    def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        b, n, d = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        h = h + self.proj(att.transpose(1, 2).reshape(b, n, d))
-        return h + self.fc2(F.gelu(self.fc1(self.norm2(h))))
-
-
-class CausalTextLM(nn.Module):
+class CausalTextLM(CausalALiBiLM):
     """``log p(x_{i+1} | x_≤i)`` at every position; ALiBi lets it score texts longer than its training windows."""
 
     def __init__(self, cfg: JudgeConfig) -> None:
-        super().__init__()
-        if cfg.hidden_size % cfg.num_heads:
-            raise ValueError(f"hidden_size {cfg.hidden_size} is not divisible by num_heads {cfg.num_heads}")
-        self.config = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
-        self.norm = nn.LayerNorm(cfg.hidden_size)
-        self.register_buffer("slopes", alibi_slopes(cfg.num_heads), persistent=False)
-        nn.init.normal_(self.embed.weight, std=0.02)
-        for block in self.blocks:  # GPT-2 style: shrink residual branches with depth
-            for lin in (block.qkv, block.fc1):
-                nn.init.normal_(lin.weight, std=0.02)
-            for lin in (block.proj, block.fc2):
-                nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * cfg.num_layers))
-
-    def attention_bias(self, n: int) -> torch.Tensor:
-        """(H, n, n) additive mask: −slope·(i−j) for j ≤ i, −inf above the diagonal."""
-        pos = torch.arange(n, device=self.slopes.device)
-        dist = (pos[:, None] - pos[None, :]).float()
-        return (-self.slopes[:, None, None] * dist).masked_fill(dist < 0, float("-inf"))
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, L) → (B, L, V) next-token log-probabilities."""
-        h = self.embed(tokens)
-        bias = self.attention_bias(tokens.shape[1]).to(h.dtype)
-        for block in self.blocks:
-            h = block(h, bias)
-        return (self.norm(h) @ self.embed.weight.T).float().log_softmax(-1)  # tied embeddings
+        super().__init__(cfg)
 
     def target_log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L−1) ``log p(tokens[:, i+1] | tokens[:, ≤i])``."""
-        return self(tokens[:, :-1]).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+        return self.next_token_log_probs(tokens)
 
 
 class TextScorer(Protocol):

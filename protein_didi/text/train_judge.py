@@ -15,14 +15,14 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.device import resolve_device
 from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
+from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
 from protein_didi.text.data import TextCorpus, TextDataError
 from protein_didi.text.judge import ARCHITECTURES, CausalTextLM, JudgeConfig, TextJudge
 
@@ -54,7 +54,7 @@ def unigram_nll(train_counts: np.ndarray, stream: np.ndarray, context: int) -> f
     return float(-log_p[ids].mean())
 
 
-class JudgeTask:
+class JudgeTask(OptimizerState):
     """One AdamW step on next-token cross-entropy per call."""
 
     def __init__(self, model: CausalTextLM, corpus: TextCorpus, args: argparse.Namespace, device: torch.device):
@@ -62,15 +62,8 @@ class JudgeTask:
         self.train = corpus.stream("train")
         if len(self.train) <= args.context + 1:
             raise TextDataError(f"the train split has fewer than {args.context + 1} tokens")
-        self.opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
-        warmup, total = max(1, args.warmup), max(args.steps, args.warmup + 1)
-
-        def lr_factor(s: int) -> float:  # linear warm-up, then cosine decay to 5 %
-            if s < warmup:
-                return (s + 1) / warmup
-            return 0.05 + 0.475 * (1 + math.cos(math.pi * min(1.0, (s - warmup) / (total - warmup))))
-
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor)
+        # linear warm-up, then cosine decay to 5 %
+        self.opt, self.sched = adamw_from_args(model.parameters(), args, floor=0.05)
         self.started, self.earlier_seconds = time.time(), 0.0
 
     def batch(self, step: int) -> torch.Tensor:
@@ -86,29 +79,8 @@ class JudgeTask:
         x = self.batch(step).to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
             loss = -self.model.target_log_probs(x).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
-        self.opt.step()
-        self.sched.step()
+        grad_norm = optimizer_step(loss, self.model, self.opt, self.sched, self.args.grad_clip)
         return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": self.sched.get_last_lr()[0]}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(),
-            "sched": self.sched.state_dict(),
-            "seconds": self.seconds(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.started, self.earlier_seconds = time.time(), float(state.get("seconds", 0.0))
-
-    def seconds(self) -> float:
-        return self.earlier_seconds + time.time() - self.started
 
     def export(self, out_dir: Path) -> None:
         valid = self.corpus.stream("valid")
@@ -141,37 +113,20 @@ class JudgeTask:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m protein_didi.text.train_judge",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--data", type=Path, required=True, help="folder made by `python -m data_prep.text`")
-    p.add_argument("--out", type=Path, required=True, help="run folder: train_state.pt, metrics.jsonl, model/")
-    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="small", help="judge size (default small)")
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default 1000)")
+    p = training_parser("python -m protein_didi.text.train_judge", __doc__, "folder made by `python -m data_prep.text`")
+    add_arch_and_steps(p, ARCHITECTURES, "small", "judge size (default small)", steps=1000)
     p.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
     p.add_argument("--context", type=int, default=128, help="tokens predicted per window (default 128)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
-    p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps (default 50)")
-    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
-    p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (default 1.0)")
+    add_optimizer_args(p, lr=3e-3, warmup=50, weight_decay=0.01)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between atomic checkpoints")
-    p.add_argument("--seed", type=int, default=0, help="seed of windows and initial weights (default 0)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default 0: torch's choice)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, mps")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    add_run_args(p, checkpoint_every=100, seed_help="windows and initial weights")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
-        torch.manual_seed(args.seed)
+        device = start_run(args)
         corpus = TextCorpus(args.data)
         model = CausalTextLM(JudgeConfig(vocab_size=corpus.tokenizer.mask_id, **ARCHITECTURES[args.arch]))
         run_training(JudgeTask(model, corpus, args, device), args.out, args.steps, args.resume, args.checkpoint_every,

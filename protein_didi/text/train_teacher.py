@@ -13,27 +13,26 @@ unigram baseline it must beat; it is what ``sample --domain text`` and
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.device import resolve_device
 from protein_didi.core.ema import EMA
 from protein_didi.core.loop import TrainingDiverged, run_training, step_seed
 from protein_didi.core.loss import masked_diffusion_loss
+from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
 from protein_didi.core.schedule import get_schedule
+from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
 from protein_didi.text.data import TextBatches, TextCorpus, TextDataError, content_mask
 from protein_didi.text.evaluate import heldout_nelbo, mean_token_entropy, unigram_cross_entropy
 from protein_didi.text.model import ARCHITECTURES, DiT, dit_config
 from protein_didi.text.pretrained import save_model
 
 
-class TeacherTask:
+class TeacherTask(OptimizerState):
     """One AdamW step on the masked-diffusion NELBO per call."""
 
     def __init__(self, model: DiT, corpus: TextCorpus, args: argparse.Namespace, device: torch.device) -> None:
@@ -41,15 +40,8 @@ class TeacherTask:
         self.corpus, self.args, self.device = corpus, args, device
         self.batches = TextBatches(corpus.blocks("train", args.block_length), args.batch_size, args.seed)
         self.schedule = get_schedule(args.schedule)
-        self.opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
-        warmup, total = max(1, args.warmup), max(args.steps, args.warmup + 1)
-
-        def lr_factor(s: int) -> float:  # linear warm-up, then cosine decay to 10 %
-            if s < warmup:
-                return (s + 1) / warmup
-            return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, (s - warmup) / (total - warmup))))
-
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor)
+        # linear warm-up, then cosine decay to 10 %
+        self.opt, self.sched = adamw_from_args(model.parameters(), args, floor=0.1)
         self.ema = EMA(model, args.ema)
         self.started, self.earlier_seconds = time.time(), 0.0
 
@@ -59,11 +51,7 @@ class TeacherTask:
         gen = torch.Generator(device=self.device).manual_seed(step_seed(self.args.seed, step))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
             terms = masked_diffusion_loss(self.model, x, content_mask(x), self.schedule, generator=gen)
-        self.opt.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
-        self.opt.step()
-        self.sched.step()
+        grad_norm = optimizer_step(terms.loss, self.model, self.opt, self.sched, self.args.grad_clip)
         self.ema.update(self.model)
         return {
             "loss": terms.loss.item(),
@@ -71,26 +59,6 @@ class TeacherTask:
             "grad_norm": float(grad_norm),
             "lr": self.sched.get_last_lr()[0],
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(),
-            "sched": self.sched.state_dict(),
-            "ema": self.ema.state_dict(),
-            "seconds": self.seconds(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        self.ema.load_state_dict(state["ema"])
-        self.started, self.earlier_seconds = time.time(), float(state.get("seconds", 0.0))
-
-    def seconds(self) -> float:
-        """Wall time spent training, summed over resumed sessions."""
-        return self.earlier_seconds + time.time() - self.started
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.ema.copy_to(self.model).eval()
@@ -125,40 +93,24 @@ class TeacherTask:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m protein_didi.text.train_teacher",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = training_parser(
+        "python -m protein_didi.text.train_teacher", __doc__, "folder made by `python -m data_prep.text`"
     )
-    p.add_argument("--data", type=Path, required=True, help="folder made by `python -m data_prep.text`")
-    p.add_argument("--out", type=Path, required=True, help="run folder: train_state.pt, metrics.jsonl, model/")
-    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="tiny", help="DiT size (default tiny, ~1.6M)")
-    p.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    add_arch_and_steps(p, ARCHITECTURES, "tiny", "DiT size (default tiny, ~1.6M)", steps=2000)
     p.add_argument("--batch-size", type=int, default=32, help="blocks per step (default 32)")
     p.add_argument("--block-length", type=int, default=128, help="tokens per block incl. <bos>/<eos> (default 128)")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)")
-    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0, as MDLM)")
-    p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip (default 1.0)")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of exported weights (default 0.999)")
+    add_optimizer_args(p, lr=2e-3, warmup=100, weight_decay=0.0, weight_decay_note="0, as MDLM", ema=0.999)
     p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs")
     p.add_argument("--eval-blocks", type=int, default=256, help="held-out blocks for the exported NELBO (256)")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between atomic checkpoints")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, batches, times and masks (default 0)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default 0: torch's choice)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, mps")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    add_run_args(p, checkpoint_every=200, seed_help="weights, batches, times and masks")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
-        torch.manual_seed(args.seed)
+        device = start_run(args)
         corpus = TextCorpus(args.data)
         model = DiT(dit_config(args.arch, corpus.tokenizer.vocab_size), corpus.tokenizer.mask_id)
         task = TeacherTask(model, corpus, args, device)

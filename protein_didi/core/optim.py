@@ -1,0 +1,101 @@
+"""AdamW with warm-up and cosine decay, one optimiser step, and a task's resumable state, as trainers use them."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def adamw_with_warmup_cosine(
+    params: Iterable[nn.Parameter],
+    *,
+    lr: float,
+    weight_decay: float,
+    warmup: int,
+    steps: int,
+    floor: float,
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (betas 0.9, 0.98) whose rate rises linearly over ``warmup`` steps, then decays by a cosine to ``floor``·lr.
+
+    The schedule is a pure function of the step, so restoring both state dicts resumes exactly.
+    """
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
+    warmup, total = max(1, warmup), max(steps, warmup + 1)
+    half_span = (1.0 - floor) / 2
+
+    def lr_factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return floor + half_span * (1 + math.cos(math.pi * min(1.0, (s - warmup) / (total - warmup))))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+
+def adamw_from_args(
+    params: Iterable[nn.Parameter], args: argparse.Namespace, *, floor: float
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """:func:`adamw_with_warmup_cosine` with ``--lr --weight-decay --warmup --steps`` (see ``train_cli``)."""
+    return adamw_with_warmup_cosine(
+        params, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup, steps=args.steps, floor=floor
+    )
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    grad_clip: float,
+) -> torch.Tensor:
+    """Backpropagate ``loss``, clip the gradient norm, step optimiser and schedule; returns the pre-clip norm."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    sched.step()
+    return grad_norm
+
+
+class OptimizerState:
+    """Mixin for a training task: ``state_dict`` / ``load_state_dict`` for exact ``--resume``.
+
+    Saves ``model``, ``opt``, ``sched``, then ``ema`` when the task has one, then
+    ``seconds`` (wall time spent training, summed over resumed sessions) unless
+    ``keep_seconds`` is false. A task sets ``started``/``earlier_seconds`` in its
+    constructor (``self.started, self.earlier_seconds = time.time(), 0.0``).
+    """
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    ema: Any = None
+    keep_seconds: bool = True
+    started: float
+    earlier_seconds: float = 0.0
+
+    def seconds(self) -> float:
+        """Wall time spent training, summed over resumed sessions."""
+        return self.earlier_seconds + time.time() - self.started
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.keep_seconds:
+            state["seconds"] = self.seconds()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if self.keep_seconds:
+            self.started, self.earlier_seconds = time.time(), float(state.get("seconds", 0.0))
