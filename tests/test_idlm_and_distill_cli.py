@@ -13,10 +13,18 @@ from protein_didi.protein.prompts import ProteinPrompts
 
 
 def make_idlm(model, **overrides):
-    cfg = IdlmConfig(**{"batch_size": 4, "teacher_nfe": 4, "bank_size": 8, "lr_student": 1e-3, "lr_aux": 1e-3,
-                        "ema": 0.5, **overrides})
-    return IdlmTrainer(model, LogLinearSchedule(), ProteinPrompts([12, 16]), cfg, lambda *a: None,
-                       torch.device("cpu"))
+    cfg = IdlmConfig(
+        **{
+            "batch_size": 4,
+            "teacher_nfe": 4,
+            "bank_size": 8,
+            "lr_student": 1e-3,
+            "lr_aux": 1e-3,
+            "ema": 0.5,
+            **overrides,
+        }
+    )
+    return IdlmTrainer(model, LogLinearSchedule(), ProteinPrompts([12, 16]), cfg, lambda *a: None, torch.device("cpu"))
 
 
 def test_idlm_loss_vanishes_when_student_and_fake_equal_the_teacher(tiny_model):
@@ -61,9 +69,30 @@ def test_idlm_resume_is_exact(tiny_model, tmp_path, monkeypatch):
 def test_both_methods_run_through_one_entry_point(tiny_model, tmp_path, method):
     save_model(tmp_path / "teacher", tiny_model, LogLinearSchedule(), "teacher", {"max_residues": 64})
     out = tmp_path / method
-    args = ["--teacher", str(tmp_path / "teacher"), "--out", str(out), "--method", method, "--steps", "2",
-            "--lengths", "10", "--batch-size", "2", "--bank-size", "4", "--teacher-nfe", "4", "--student-nfe", "4",
-            "--disc-warmup", "0", "--device", "cpu"]
+    args = [
+        "--teacher",
+        str(tmp_path / "teacher"),
+        "--out",
+        str(out),
+        "--method",
+        method,
+        "--steps",
+        "2",
+        "--lengths",
+        "10",
+        "--batch-size",
+        "2",
+        "--bank-size",
+        "4",
+        "--teacher-nfe",
+        "4",
+        "--student-nfe",
+        "4",
+        "--disc-warmup",
+        "0",
+        "--device",
+        "cpu",
+    ]
     assert distill_main(args) == 0
     student = load_model(str(out / "model"))
     assert student.role == f"student-{method}"
