@@ -14,3 +14,11 @@ def split_domain(argv: list[str] | None) -> tuple[str, list[str]]:
     pre.add_argument("--domain", choices=DOMAINS, default="protein")
     known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
     return known.domain, rest
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type for ``50,100,200``."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import CheckpointError, save_json
 from protein_didi.core.device import resolve_device
 from protein_didi.core.didi import DidiConfig, DidiTrainer
@@ -38,13 +39,6 @@ from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
 from protein_didi.protein.shards import ShardError, read_meta
-
-
-def int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import CheckpointError, atomic_write, save_json
 from protein_didi.core.device import resolve_device
 from protein_didi.text.data import TextCorpus, TextDataError
@@ -147,13 +148,6 @@ def read_samples(path: Path) -> SampleSet:
 def parse_models(text: str) -> list[tuple[str, str]]:
     """``label=name_or_path,…`` (a bare name is its own label)."""
     return [tuple(item.split("=", 1)) if "=" in item else (item, item) for item in text.split(",") if item]
-
-
-def int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
