@@ -6,6 +6,7 @@ seed gives the same proteins everywhere.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from protein_didi.core.rgas import RGASConfig, rgas_sample
 from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.protein.alphabet import ALPHABET, MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.pretrained import LoadedModel
@@ -109,7 +111,7 @@ def generate(
     config = SamplerConfig(nfe, temperature, top_p, suppress=ALPHABET.nonstandard_ids)
     order = sorted(range(num), key=lambda i: lengths[i])
     out: list[str | None] = [None] * num
-    total_steps = nfe * sum(1 for _ in range(0, num, batch_size))
+    total_steps = nfe * math.ceil(num / batch_size)
     done_steps = 0
 
     for start in range(0, num, batch_size):
@@ -129,8 +131,6 @@ def generate(
                 raise ValueError(
                     f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)"
                 )
-            from protein_didi.core.rgas import RGASConfig, rgas_sample
-
             z = rgas_sample(
                 loaded.model,
                 loaded.discriminator,
