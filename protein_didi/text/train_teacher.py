@@ -22,8 +22,7 @@ import torch
 from protein_didi.core.checkpoint import CheckpointError, save_json
 from protein_didi.core.ema import EMA
 from protein_didi.core.loop import TrainingDiverged, run_training, step_seed
-from protein_didi.core.loss import masked_diffusion_loss
-from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
+from protein_didi.core.optim import OptimizerState, adamw_from_args, nelbo_step
 from protein_didi.core.schedule import get_schedule
 from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
 from protein_didi.text.data import TextBatches, TextCorpus, TextDataError, content_mask
@@ -46,19 +45,21 @@ class TeacherTask(OptimizerState):
         self.started, self.earlier_seconds = time.time(), 0.0
 
     def train_step(self, step: int) -> dict[str, float]:
-        self.model.train()
         x = self.batches.batch(step).to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(step_seed(self.args.seed, step))
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
-            terms = masked_diffusion_loss(self.model, x, content_mask(x), self.schedule, generator=gen)
-        grad_norm = optimizer_step(terms.loss, self.model, self.opt, self.sched, self.args.grad_clip)
+        metrics = nelbo_step(
+            self.model,
+            x,
+            content_mask(x),
+            self.schedule,
+            self.opt,
+            self.sched,
+            self.args.grad_clip,
+            gen,
+            self.args.bf16,
+        )
         self.ema.update(self.model)
-        return {
-            "loss": terms.loss.item(),
-            "nll_masked": float(terms.nll_masked),
-            "grad_norm": float(grad_norm),
-            "lr": self.sched.get_last_lr()[0],
-        }
+        return metrics
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.ema.copy_to(self.model).eval()
