@@ -33,7 +33,7 @@ import torch
 from _common import write_results  # bench/ is on sys.path when a script here runs
 
 from protein_didi.eval.diversity import cluster_entropy, cluster_sequences
-from protein_didi.eval.fold import Folder, tiny_esmfold
+from protein_didi.eval.fold import Folder, esmfold_config, tiny_esmfold
 from protein_didi.eval.stats import composition, natural_at_lengths, random_sequences
 from protein_didi.protein.alphabet import MAX_RESIDUES
 from protein_didi.protein.fasta import iter_fasta
@@ -136,26 +136,7 @@ def bench_tiny_fold(lengths: list[int], per_length: int) -> list[dict]:
 
 def full_config(lm: str):
     """ESMFold v1's architecture (transformers defaults are its trunk) with the ESM-2 3B or a small LM."""
-    import esm
-    from transformers import EsmConfig
-
-    vocab = list(esm.Alphabet.from_architecture("ESM-1b").all_toks)
-    size = {"3b": (2560, 36, 40), "small": (320, 6, 20)}[lm]
-    return EsmConfig(
-        vocab_size=len(vocab),
-        hidden_size=size[0],
-        num_hidden_layers=size[1],
-        num_attention_heads=size[2],
-        intermediate_size=4 * size[0],
-        pad_token_id=vocab.index("<pad>"),
-        mask_token_id=vocab.index("<mask>"),
-        position_embedding_type="rotary",
-        emb_layer_norm_before=False,
-        token_dropout=True,
-        is_folding_model=True,
-        vocab_list=vocab,
-        esmfold_config={"fp16_esm": False},
-    )
+    return esmfold_config(*{"3b": (2560, 36, 40), "small": (320, 6, 20)}[lm])
 
 
 def full_worker(lm: str, length: int) -> dict:

@@ -425,23 +425,28 @@ class Folder:
         return self._model(aatype, mask, position_ids=positions, num_recycles=num_recycles)
 
 
-def tiny_esmfold(seed: int = 0) -> torch.nn.Module:
-    """A ~1.9M-parameter random-weight ``EsmForProteinFolding`` on the ESM alphabet.
+def esmfold_config(
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int | None = None,
+    esmfold: dict | None = None,
+) -> Any:
+    """An ``EsmConfig`` for ``EsmForProteinFolding`` on the ESM alphabet with an LM of the given size.
 
-    Its pLDDT values mean nothing about proteins; it exists so that the whole
-    folding path (tokenisation, batching, pLDDT extraction, PDB writing, cache)
-    runs in tests and benchmarks on machines without ESMFold's 8 GB of weights.
+    ``intermediate_size`` defaults to 4 × hidden as in ESM-2; ``esmfold`` overrides the folding trunk
+    (transformers' defaults are ESMFold v1's).
     """
     import esm
-    from transformers import EsmConfig, EsmForProteinFolding
+    from transformers import EsmConfig
 
     vocab = list(esm.Alphabet.from_architecture("ESM-1b").all_toks)
-    config = EsmConfig(
+    return EsmConfig(
         vocab_size=len(vocab),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size or 4 * hidden_size,
         pad_token_id=vocab.index("<pad>"),
         mask_token_id=vocab.index("<mask>"),
         position_embedding_type="rotary",
@@ -449,8 +454,25 @@ def tiny_esmfold(seed: int = 0) -> torch.nn.Module:
         token_dropout=True,
         is_folding_model=True,
         vocab_list=vocab,
-        esmfold_config={
-            "fp16_esm": False,
+        esmfold_config={"fp16_esm": False, **(esmfold or {})},
+    )
+
+
+def tiny_esmfold(seed: int = 0) -> torch.nn.Module:
+    """A ~1.9M-parameter random-weight ``EsmForProteinFolding`` on the ESM alphabet.
+
+    Its pLDDT values mean nothing about proteins; it exists so that the whole
+    folding path (tokenisation, batching, pLDDT extraction, PDB writing, cache)
+    runs in tests and benchmarks on machines without ESMFold's 8 GB of weights.
+    """
+    from transformers import EsmForProteinFolding
+
+    config = esmfold_config(
+        64,
+        2,
+        4,
+        intermediate_size=128,
+        esmfold={
             "lddt_head_hid_dim": 64,
             "trunk": {
                 "num_blocks": 4,
