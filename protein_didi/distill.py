@@ -27,13 +27,14 @@ import torch
 
 from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.device import resolve_device
 from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
+from protein_didi.core.distributed import DistributedError
 from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
 from protein_didi.core.loop import TrainingDiverged, run_training
 from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
+from protein_didi.core.train_cli import fail, start_parallel_run
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
@@ -62,8 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("run")
     run.add_argument("--steps", type=int, default=600, help="training iterations (default 600)")
     run.add_argument("--student-nfe", type=int, default=8, help="sampling steps the student is trained for (8)")
-    run.add_argument("--batch-size", type=int, default=8, help="student samples per iteration = group size (8)")
-    run.add_argument("--group-size", type=int, default=None, help="samples sharing one reward normalisation")
+    run.add_argument("--batch-size", type=int, default=8, help="student samples per iteration, all processes (8)")
+    run.add_argument(
+        "--group-size",
+        type=int,
+        default=None,
+        help="samples sharing one reward normalisation and random stream (default: the batch); "
+        "under torchrun, batch/group must be a multiple of the process count",
+    )
     run.add_argument(
         "--lengths",
         type=int_list,
@@ -104,11 +111,12 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
     common = dict(
         student_nfe=args.student_nfe, batch_size=args.batch_size, lr_student=args.lr_student, ema=args.ema,
         grad_clip=args.grad_clip, teacher_nfe=args.teacher_nfe, bank_size=args.bank_size, seed=args.seed,
+        group_size=args.group_size,
     )  # fmt: skip
     if args.method == "idlm":
         return IdlmConfig(**common, lr_aux=args.lr_fake or args.lr_student, fake_updates=args.fake_updates)
     return DidiConfig(
-        **common, lr_aux=args.lr_disc, group_size=args.group_size, reward_clip=args.reward_clip,
+        **common, lr_aux=args.lr_disc, reward_clip=args.reward_clip,
         disc_warmup=args.disc_warmup, kl_weight=0.0 if args.no_regularization else args.kl_weight,
         entropy_weight=0.0 if args.no_regularization else args.entropy_weight,
         time_dist=args.time_dist, omega=args.omega, grouped_norm=not args.no_grouped_norm,
@@ -129,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_text(args, config_from_args, TRAINERS)
     args.lengths = args.lengths or PROTEIN_LENGTHS
+    ctx = None
     try:
-        device = resolve_device(args.device)
-        torch.manual_seed(args.seed)
+        ctx = start_parallel_run(args)
+        device = ctx.device
         teacher = load_model(args.teacher, device)
         data_info: dict[str, Any] = {}
         if args.data is not None:
@@ -140,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
             data_info = {"distill_data": meta.get("source")}
         config = config_from_args(args)
-        if args.group_size and config.batch_size % args.group_size:
-            raise ValueError(f"--batch-size {config.batch_size} is not a multiple of --group-size {args.group_size}")
         prompts = ProteinPrompts(args.lengths, args.seed)
 
         def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
@@ -152,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
             save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
             save_json(out / "distill_config.json", info)
 
-        trainer = TRAINERS[args.method](teacher.model, teacher.schedule, prompts, config, export, device)
-        run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=f"distill {args.method}")
-    except (CheckpointError, ShardError, InvalidSequenceError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"student written to {args.out / 'model'}", file=sys.stderr)
+        trainer = TRAINERS[args.method](teacher.model, teacher.schedule, prompts, config, export, ctx=ctx)
+        desc = f"distill {args.method}"
+        run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
+    except (CheckpointError, ShardError, InvalidSequenceError, TrainingDiverged, DistributedError, ValueError) as err:
+        return fail(err, ctx)
+    if ctx.is_main:
+        print(f"student written to {args.out / 'model'}", file=sys.stderr)
+    ctx.close()
     return 0
 
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.ema import EMA
-from protein_didi.core.loop import TrainingDiverged, run_training, step_seed
-from protein_didi.core.optim import OptimizerState, adamw_from_args, nelbo_step
-from protein_didi.core.schedule import get_schedule
-from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
+from protein_didi.core.distributed import SINGLE, Context, DistributedError
+from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.teacher_task import NelboTeacherTask
+from protein_didi.core.train_cli import (
+    add_arch_and_steps,
+    add_micro_batch_arg,
+    add_optimizer_args,
+    add_run_args,
+    fail,
+    start_parallel_run,
+    training_parser,
+)
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.data import ProteinBatches
 from protein_didi.protein.evaluate import heldout_elbo, unigram_cross_entropy
@@ -29,30 +35,19 @@ from protein_didi.protein.pretrained import save_model
 from protein_didi.protein.shards import ProteinShards, ShardError, read_meta
 
 
-class TeacherTask(OptimizerState):
-    """One AdamW step on the masked-diffusion NELBO per call."""
+def residue_positions(x: torch.Tensor) -> torch.Tensor:
+    """The positions the NELBO may mask: every residue, never ``<cls>``/``<eos>``/padding."""
+    return ~ALPHABET.special_positions(x)
+
+
+class TeacherTask(NelboTeacherTask):
+    """One AdamW step on the masked-diffusion NELBO per call (data-parallel under torchrun)."""
 
     keep_seconds = False  # its train_state.pt never recorded wall time
 
-    def __init__(self, model: EsmDenoiser, batches: ProteinBatches, args: argparse.Namespace, device: torch.device):
-        self.model = model.to(device)
-        self.batches = batches
-        self.args = args
-        self.device = device
-        self.schedule = get_schedule(args.schedule)
-        # linear warm-up, then cosine decay to 10 %
-        self.opt, self.sched = adamw_from_args(model.parameters(), args, floor=0.1)
-        self.ema = EMA(model, args.ema)
-        self.started = time.time()
-
-    def train_step(self, step: int) -> dict[str, float]:
-        x = self.batches.batch(step).to(self.device)
-        gen = torch.Generator(device=self.device).manual_seed(step_seed(self.args.seed, step))
-        metrics = nelbo_step(
-            self.model, x, ~ALPHABET.special_positions(x), self.schedule, self.opt, self.sched, self.args.grad_clip, gen
-        )
-        self.ema.update(self.model)
-        return metrics
+    def __init__(self, model: EsmDenoiser, shards: ProteinShards, args: argparse.Namespace, ctx: Context = SINGLE):
+        batches = ProteinBatches(shards, args.max_residues, args.seed)
+        super().__init__(model, batches.batch, residue_positions, len(batches), args, ctx, lr_floor=0.1)
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.ema.copy_to(self.model).eval()
@@ -85,21 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-residues", type=int, default=128, help="random crop length for training (default 128)")
     add_optimizer_args(p, lr=1e-3, warmup=200, weight_decay=0.01, ema=0.999)
     p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
+    add_micro_batch_arg(p)
     add_run_args(p, checkpoint_every=200, seed_help="batches, times and masks", threads=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ctx = None
     try:
-        device = start_run(args)
+        ctx = start_parallel_run(args)
         shards = ProteinShards.open(args.data, "train")
-        model = EsmDenoiser(esm_config(args.arch))
-        task = TeacherTask(model, ProteinBatches(shards, args.batch_size, args.max_residues, args.seed), args, device)
-        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="teacher")
-    except (ShardError, CheckpointError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        task = TeacherTask(EsmDenoiser(esm_config(args.arch)), shards, args, ctx)
+        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="teacher", ctx=ctx)
+    except (ShardError, CheckpointError, TrainingDiverged, DistributedError, ValueError) as err:
+        return fail(err, ctx)
+    ctx.close()
     return 0
 
 

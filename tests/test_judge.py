@@ -101,7 +101,7 @@ def test_random_judge_learns(synthetic_data):
 
     torch.manual_seed(0)
     model = CausalProteinLM(ARCHITECTURES["test"])
-    x = ProteinBatches(ProteinShards.open(synthetic_data, "train"), 8, 32, seed=0).batch(0)
+    x = ProteinBatches(ProteinShards.open(synthetic_data, "train"), 32, seed=0).batch(0, 8)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(8):

@@ -122,11 +122,12 @@ def test_prepare_writes_streams_that_decode_to_the_documents(corpus_dir):
     assert counts.shape == (corpus.tokenizer.vocab_size,) and counts.sum() == len(stream) and counts[-1] == 0
 
 
-def test_batches_are_a_pure_function_of_seed_and_step(corpus_dir):
+def test_batches_are_a_pure_function_of_seed_and_position(corpus_dir):
     blocks = TextCorpus(corpus_dir).blocks("train", 32)
-    a, b = TextBatches(blocks, 4, seed=1), TextBatches(blocks, 4, seed=1)
-    assert torch.equal(a.batch(3), b.batch(3)) and not torch.equal(a.batch(3), a.batch(4))
-    assert a.batch(0).shape == (4, 32) and a.batch(0).dtype == torch.long
+    a, b = TextBatches(blocks, seed=1), TextBatches(blocks, seed=1)
+    assert torch.equal(a.batch(3, 4), b.batch(3, 4)) and not torch.equal(a.batch(3, 4), a.batch(7, 4))
+    assert torch.equal(a.batch(3, 4), torch.cat([a.batch(3, 2), a.batch(5, 2)]))  # any split of the stream
+    assert a.batch(0, 4).shape == (4, 32) and a.batch(0, 4).dtype == torch.long
 
 
 def test_corpus_errors_are_one_line(tmp_path, corpus_dir):

@@ -17,6 +17,8 @@ Every component can be switched off for ablations (``DidiConfig``).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from protein_didi.core.discriminator import Discriminator
+from protein_didi.core.discriminator import Discriminator, mean_masked_logit
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
-from protein_didi.core.distill_common import rollout_to, sample_clean
+from protein_didi.core.distill_common import Rollout, rollout_to, sample_clean
 from protein_didi.core.masking import corrupt
 from protein_didi.core.timesampling import TimeSampler
 
@@ -38,7 +40,6 @@ class DidiConfig(DistillConfig):
     ``lr_aux`` is the discriminator's learning rate (paper: 5e-6).
     """
 
-    group_size: int | None = None  # None: the whole batch is one group (one prompt shape per step)
     reward_clip: float = 5.0
     disc_warmup: int = 100
     kl_weight: float = 0.05
@@ -85,79 +86,113 @@ class DidiTrainer(DistillTrainer):
         super().__init__(*args, **kwargs)
         self.disc: Discriminator = self.aux
         self.times = self.cfg.time_sampler()
-        self.group = self.cfg.group_size or self.cfg.batch_size
 
     def build_aux(self, teacher_copy: nn.Module) -> Discriminator:
         return Discriminator(teacher_copy)
 
     # -- one iteration ---------------------------------------------------------------------------------------------
-    def train_step(self, step: int) -> dict[str, float]:
-        cfg, mask_id = self.cfg, self.teacher.mask_id
-        gen, cpu_gen = self.generators(step)
-        key = self.prompts.draw_key(step)
-        z1, fixed = (a.to(self.device) for a in self.prompts.template(key, cfg.batch_size))
+    def _play(self, step: int, group: int, key: Hashable) -> Play:
+        """Step 1–3 inputs for one group: student sample via its own trajectory, teacher sample, both corrupted at τ."""
+        cfg, mask_id, suppress = self.cfg, self.teacher.mask_id, self.prompts.suppress
+        gen, cpu_gen = self.generators(step, group)
+        z1, fixed = (a.to(self.device) for a in self.prompts.template(key, self.group))
         generated = ~fixed
-
-        # 1. student sample through its own trajectory (score decomposition) or in one jump (ablation)
-        tau = self.times.sample(cfg.batch_size, cpu_gen, self.device)
-        tau_traj = tau if cfg.score_decompose else torch.ones_like(tau)
-        roll = rollout_to(self.student, z1, fixed, self.schedule, cfg.student_nfe, tau_traj, gen, self.prompts.suppress)
-        states = [*roll.states, roll.z_tau]
-        times = [*roll.times, tau_traj]
-        log_p = self.student(torch.cat(states), torch.cat(times)).view(len(states), *z1.shape, -1)
-        x = sample_clean(log_p[-1], roll.z_tau, mask_id, gen, self.prompts.suppress)
-
-        # 2.-3. corrupt student and teacher samples at the same τ; update D with balanced BCE
-        x_teacher = self.bank.draw(key, cfg.batch_size, cpu_gen).to(self.device)
-        tau_d = tau if cfg.coupled_time else self.times.sample(cfg.batch_size, cpu_gen, self.device)
+        tau = self.times.sample(self.group, cpu_gen, self.device)
+        tau_traj = tau if cfg.score_decompose else torch.ones_like(tau)  # ablation: one jump from all-[MASK]
+        roll = rollout_to(self.student, z1, fixed, self.schedule, cfg.student_nfe, tau_traj, gen, suppress)
+        with torch.no_grad():
+            x = sample_clean(self.student(roll.z_tau, tau_traj), roll.z_tau, mask_id, gen, suppress)
+        x_teacher = self.bank.draw(key, self.group, cpu_gen).to(self.device)
+        tau_d = tau if cfg.coupled_time else self.times.sample(self.group, cpu_gen, self.device)
         z_student = corrupt(x, tau_d, self.schedule, mask_id, generated, gen)
         z_teacher = corrupt(x_teacher, tau_d, self.schedule, mask_id, generated, gen)
-        r_both = self.disc.reward(torch.cat([z_student, z_teacher]), tau_d.repeat(2), generated.repeat(2, 1))
-        r_s, r_t = r_both.chunk(2)
-        d_loss = F.binary_cross_entropy_with_logits(r_s, torch.ones_like(r_s)) + F.binary_cross_entropy_with_logits(
-            r_t, torch.zeros_like(r_t)
-        )
-        d_grad = self.update(self.opt_aux, self.disc, d_loss)
-        d_acc = 0.5 * ((r_s > 0).float().mean() + (r_t < 0).float().mean())
+        return Play(z1, generated, tau, tau_traj, roll, x, tau_d, z_student, z_teacher)
 
-        # 4. reward from the updated D, grouped normalisation, clipping
-        with torch.no_grad():
-            reward = self.disc.reward(z_student, tau_d, generated)
+    def _student_loss(self, play: Play, reward: torch.Tensor, out: dict[str, list[float]]) -> torch.Tensor:
+        """Eq. 5 + 9 for one group: ω/π · R̃ · ∇(log P_ν(z_τ | m) + log p_ν(x | z_τ)), plus KL and entropy."""
+        cfg, mask_id, roll = self.cfg, self.teacher.mask_id, play.roll
         shaped = normalize_rewards(reward, self.group, cfg.norm_eps) if cfg.grouped_norm else reward
         shaped = shaped.clamp(-cfg.reward_clip, cfg.reward_clip)
-        weight = self.times.weights(tau_d, self.schedule)
+        weight = self.times.weights(play.tau_d, self.schedule)
 
-        # score ∇log P_ν(z_τ | m) + ∇log p_ν(x | z_τ), per generated position so lengths weigh equally
+        states, times = [*roll.states, roll.z_tau], [*roll.times, play.tau_traj]
+        log_p = self.student_ddp(torch.cat(states), torch.cat(times)).view(len(states), *play.z1.shape, -1)
+        # score per generated position, so lengths weigh equally
         path_lp = sum(
             (lp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) * rev).sum(-1)
             for lp, nxt, rev in zip(log_p[:-1], roll.next_states(), roll.revealed, strict=True)
         )
-        final_mask = (roll.z_tau == mask_id) & generated
-        final_lp = (log_p[-1].gather(-1, x.unsqueeze(-1)).squeeze(-1) * final_mask).sum(-1)
-        score = (path_lp + final_lp) / generated.sum(-1).clamp_min(1)
+        final_mask = (roll.z_tau == mask_id) & play.generated
+        final_lp = (log_p[-1].gather(-1, play.x.unsqueeze(-1)).squeeze(-1) * final_mask).sum(-1)
+        score = (path_lp + final_lp) / play.generated.sum(-1).clamp_min(1)
         pg_loss = (weight * shaped * score).mean()
 
         # regularisers at both decomposition steps: z_1 (all masked) and z_τ
         with torch.no_grad():
-            log_p_teacher = self.teacher(torch.cat([z1, roll.z_tau]), torch.cat([torch.ones_like(tau), tau_traj]))
-        log_p_student = torch.cat([log_p[0], log_p[-1]])
-        reg_where = torch.cat([z1 == mask_id, roll.z_tau == mask_id]) & generated.repeat(2, 1)
-        kl, entropy = forward_kl_and_entropy(log_p_teacher, log_p_student, reg_where)
-        loss = pg_loss + cfg.kl_weight * kl - cfg.entropy_weight * entropy
+            t_reg = torch.cat([torch.ones_like(play.tau), play.tau_traj])
+            log_p_teacher = self.teacher(torch.cat([play.z1, roll.z_tau]), t_reg)
+        reg_where = torch.cat([play.z1 == mask_id, roll.z_tau == mask_id]) & play.generated.repeat(2, 1)
+        kl, entropy = forward_kl_and_entropy(log_p_teacher, torch.cat([log_p[0], log_p[-1]]), reg_where)
+        for name, value in (("pg_loss", pg_loss), ("kl", kl), ("entropy", entropy)):
+            out[name].append(value.item())
+        return pg_loss + cfg.kl_weight * kl - cfg.entropy_weight * entropy
 
-        metrics = {
-            "d_loss": d_loss.item(),
-            "d_acc": d_acc.item(),
-            "d_grad_norm": d_grad,
-            "reward_student": r_s.mean().item(),
-            "reward_teacher": r_t.mean().item(),
-            "pg_loss": pg_loss.item(),
-            "kl": kl.item(),
-            "entropy": entropy.item(),
-            "tau": tau.mean().item(),
-        }
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg, mask_id = self.cfg, self.teacher.mask_id
+        key = self.prompts.draw_key(step)  # one prompt shape per step, shared by all groups on all ranks
+        plays = [self._play(step, g, key) for g in self.my_groups]
+        z_student = torch.cat([p.z_student for p in plays])
+        tau_d = torch.cat([p.tau_d for p in plays])
+        generated = torch.cat([p.generated for p in plays])
+
+        # 3. update D with balanced BCE on this rank's groups in one forward (DDP averages over ranks)
+        both = torch.cat([z_student, *(p.z_teacher for p in plays)])
+        d_stats: dict[str, torch.Tensor] = {}
+
+        def d_loss() -> torch.Tensor:
+            logits = self.aux_ddp(both, tau_d.repeat(2))
+            r_s, r_t = mean_masked_logit(logits, both, generated.repeat(2, 1), mask_id).chunk(2)
+            d_stats.update(r_s=r_s.detach(), r_t=r_t.detach())
+            ones, zeros = torch.ones_like(r_s), torch.zeros_like(r_t)
+            return F.binary_cross_entropy_with_logits(r_s, ones) + F.binary_cross_entropy_with_logits(r_t, zeros)
+
+        metrics: dict[str, float] = {}
+        metrics["d_grad_norm"], metrics["d_loss"] = self.update(self.opt_aux, self.disc, self.aux_ddp, [d_loss])
+        r_s, r_t = d_stats["r_s"], d_stats["r_t"]
+        metrics["d_acc"] = 0.5 * ((r_s > 0).float().mean() + (r_t < 0).float().mean()).item()
+
+        # 4. reward from the updated D; student update, group by group
+        with torch.no_grad():
+            rewards = self.disc.reward(z_student, tau_d, generated).split(self.group)
+        parts: dict[str, list[float]] = {"pg_loss": [], "kl": [], "entropy": []}
+        losses = [functools.partial(self._student_loss, p, r, parts) for p, r in zip(plays, rewards, strict=True)]
         if step >= cfg.disc_warmup:
-            metrics["s_grad_norm"] = self.update(self.opt_student, self.student, loss)
+            metrics["s_grad_norm"], _ = self.update(self.opt_student, self.student, self.student_ddp, losses)
             self.ema.update(self.student)
-        metrics["loss"] = loss.item()
+        else:  # D warm-up: the student stays frozen; its loss terms are still logged
+            with torch.no_grad():
+                for loss_fn in losses:
+                    loss_fn()
+        metrics.update({k: sum(v) / len(v) for k, v in parts.items()})
+        metrics["loss"] = metrics["pg_loss"] + cfg.kl_weight * metrics["kl"] - cfg.entropy_weight * metrics["entropy"]
+        metrics.update(
+            reward_student=r_s.mean().item(),
+            reward_teacher=r_t.mean().item(),
+            tau=torch.cat([p.tau for p in plays]).mean().item(),
+        )
         return metrics
+
+
+@dataclass
+class Play:
+    """One group's inputs to the discriminator and student updates (no gradients attached)."""
+
+    z1: torch.Tensor
+    generated: torch.Tensor
+    tau: torch.Tensor
+    tau_traj: torch.Tensor
+    roll: Rollout
+    x: torch.Tensor
+    tau_d: torch.Tensor
+    z_student: torch.Tensor
+    z_teacher: torch.Tensor

@@ -61,7 +61,17 @@ class Discriminator(nn.Module):
                 fixed). A sequence with no masked position left (t ≈ 0) is scored
                 over all its generated positions instead, so R stays defined.
         """
-        logits = self(tokens, t, soft_tokens)
-        region = (tokens == self.mask_id) & generated
-        region = torch.where(region.any(-1, keepdim=True), region, generated)
-        return (logits * region).sum(-1) / region.sum(-1).clamp_min(1)
+        return mean_masked_logit(self(tokens, t, soft_tokens), tokens, generated, self.mask_id)
+
+
+def mean_masked_logit(
+    logits: torch.Tensor, tokens: torch.Tensor, generated: torch.Tensor, mask_id: int
+) -> torch.Tensor:
+    """R (B,) from per-token logits: the mean over masked generated positions (all generated ones if none is masked).
+
+    Separate from :meth:`Discriminator.reward` so a data-parallel wrapper's
+    forward can produce the logits (gradients then synchronise across ranks).
+    """
+    region = (tokens == mask_id) & generated
+    region = torch.where(region.any(-1, keepdim=True), region, generated)
+    return (logits * region).sum(-1) / region.sum(-1).clamp_min(1)

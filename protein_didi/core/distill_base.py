@@ -4,6 +4,13 @@ Both DiDi-Instruct (auxiliary = discriminator) and IDLM (auxiliary = fake
 diffusion model) initialise student and auxiliary from the frozen teacher,
 train them alternately with AdamW, keep an EMA of the student, draw reference
 samples from a seeded teacher bank, and checkpoint through the shared loop.
+
+Data parallelism: a step's batch is ``batch_size / group_size`` groups, each
+drawing its randomness from generators seeded by (seed, step, group). Under
+torchrun a rank takes a contiguous share of the groups — a group never
+straddles ranks, so grouped reward normalisation needs no communication — and
+DDP averages the gradients of the student and the auxiliary model. The teacher
+stays frozen and unwrapped; every rank holds its own copy and teacher bank.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.distill_common import PromptSource, TeacherBank
+from protein_didi.core.distributed import SINGLE, Context
 from protein_didi.core.ema import EMA
 from protein_didi.core.loop import step_seed
+from protein_didi.core.optim import backward_mean, clip_and_step
 from protein_didi.core.schedule import NoiseSchedule
 
 
@@ -39,6 +48,15 @@ class DistillConfig:
     teacher_nfe: int = 128
     bank_size: int = 64
     seed: int = 0
+    group_size: int | None = None  # None: the whole batch is one group
+
+    @property
+    def groups(self) -> int:
+        """Groups per step; each has its own generators, so the batch splits over processes group by group."""
+        size = self.group_size or self.batch_size
+        if size < 1 or self.batch_size % size:
+            raise ValueError(f"--batch-size {self.batch_size} is not a multiple of --group-size {size}")
+        return self.batch_size // size
 
 
 Exporter = Callable[[Path, Denoiser, nn.Module, dict[str, Any]], None]
@@ -56,9 +74,16 @@ class DistillTrainer(ABC):
         prompts: PromptSource,
         config: DistillConfig,
         exporter: Exporter,
-        device: torch.device,
+        device: torch.device | None = None,
+        ctx: Context = SINGLE,
     ) -> None:
+        device = device or ctx.device
         self.cfg, self.schedule, self.prompts, self.device, self.exporter = config, schedule, prompts, device, exporter
+        self.ctx = ctx
+        self.group = config.group_size or config.batch_size
+        self.my_groups = ctx.units(
+            config.groups, "groups", fix="pick --batch-size / --group-size as a multiple of the process count"
+        )
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()
         with torch.random.fork_rng(devices=[]):  # fresh auxiliary layers are a function of the seed alone
@@ -69,6 +94,8 @@ class DistillTrainer(ABC):
         )
         self.opt_aux = torch.optim.AdamW(self.aux.parameters(), lr=config.lr_aux, weight_decay=config.weight_decay)
         self.ema = EMA(self.student, config.ema)
+        # forward passes that need synchronised gradients go through these (identity on one process)
+        self.student_ddp, self.aux_ddp = ctx.wrap(self.student), ctx.wrap(self.aux)
         self.bank = TeacherBank(
             self.teacher, schedule, prompts, config.teacher_nfe, config.bank_size, config.seed, device
         )
@@ -80,18 +107,19 @@ class DistillTrainer(ABC):
     @abstractmethod
     def train_step(self, step: int) -> dict[str, float]: ...
 
-    def generators(self, step: int) -> tuple[torch.Generator, torch.Generator]:
-        """Per-step generators on the device and on the CPU: the step's randomness, reproducible on resume."""
-        gen = torch.Generator(device=self.device).manual_seed(step_seed(self.cfg.seed, step))
-        return gen, torch.Generator().manual_seed(step_seed(self.cfg.seed, step, 1))
+    def generators(self, step: int, group: int = 0, phase: int = 0) -> tuple[torch.Generator, torch.Generator]:
+        """Generators (device, CPU) for one group and phase of a step: reproducible on resume and on any rank."""
+        stream = (group << 8) | (phase << 1)
+        gen = torch.Generator(device=self.device).manual_seed(step_seed(self.cfg.seed, step, stream))
+        return gen, torch.Generator().manual_seed(step_seed(self.cfg.seed, step, stream | 1))
 
-    def update(self, opt: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor) -> float:
-        """Backward, clip, step; returns the pre-clip gradient norm."""
+    def update(
+        self, opt: torch.optim.Optimizer, module: nn.Module, wrapped: nn.Module, losses: list[Callable[[], Tensor]]
+    ) -> tuple[float, float]:
+        """Backward the mean of the groups' losses (DDP syncs on the last), clip, step; (pre-clip norm, mean loss)."""
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.grad_clip)
-        opt.step()
-        return float(norm)
+        values = backward_mean(wrapped, losses)
+        return clip_and_step(module, opt, self.cfg.grad_clip), sum(values) / len(values)
 
     def state_dict(self) -> dict[str, Any]:
         return {

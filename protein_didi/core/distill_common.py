@@ -6,6 +6,7 @@ positions, tokens never to emit); the core does the rest.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,7 +64,9 @@ class TeacherBank:
     def _get_chunk(self, key: Hashable, c: int) -> torch.Tensor:
         if (key, c) not in self._chunks:
             z, fixed = self.prompts.template(key, self.chunk)
-            gen = torch.Generator(device=self.device).manual_seed(step_seed(self.seed, c, hash(("bank", key)) % 2**31))
+            # crc32, not hash(): Python salts str hashes per process, and every rank (and a resumed run) must agree
+            stream = zlib.crc32(repr(("bank", key)).encode())
+            gen = torch.Generator(device=self.device).manual_seed(step_seed(self.seed, c, stream))
             self._chunks[key, c] = ancestral_sample(
                 self.teacher, z.to(self.device), fixed.to(self.device), self.schedule, self.config, gen
             )

@@ -22,6 +22,8 @@ get identical inputs in our head-to-head comparison.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import torch
@@ -86,43 +88,50 @@ class IdlmTrainer(DistillTrainer):
     def build_aux(self, teacher_copy: nn.Module) -> nn.Module:
         return teacher_copy  # the fake model starts as the teacher
 
-    def _student_input(self, key, gen: torch.Generator, cpu_gen: torch.Generator):
+    def _student_input(
+        self, key: Hashable, gen: torch.Generator, cpu_gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """SamplingFunc: x̃_0 from p*, t̃ ~ U[0,1], x_t̃ ~ q(x_t̃ | x̃_0)."""
-        _, fixed = self.prompts.template(key, self.cfg.batch_size)
+        _, fixed = self.prompts.template(key, self.group)
         generated = (~fixed).to(self.device)
-        x0 = self.bank.draw(key, self.cfg.batch_size, cpu_gen).to(self.device)
-        t_in = self.cfg.t_min + (1 - self.cfg.t_min) * torch.rand(self.cfg.batch_size, generator=cpu_gen)
-        t_in = t_in.to(self.device)
+        x0 = self.bank.draw(key, self.group, cpu_gen).to(self.device)
+        t_in = self._loss_times(cpu_gen)
         return corrupt(x0, t_in, self.schedule, self.teacher.mask_id, generated, gen), t_in, generated
 
     def _loss_times(self, cpu_gen: torch.Generator) -> torch.Tensor:
-        t = self.cfg.t_min + (1 - self.cfg.t_min) * torch.rand(self.cfg.batch_size, generator=cpu_gen)
+        t = self.cfg.t_min + (1 - self.cfg.t_min) * torch.rand(self.group, generator=cpu_gen)
         return t.to(self.device)
 
-    def train_step(self, step: int) -> dict[str, float]:
-        gen, cpu_gen = self.generators(step)
-        key = self.prompts.draw_key(step)
-        fake = self.aux
-
-        fake_losses, fake_norms = [], []
-        for _ in range(self.cfg.fake_updates):  # (i) fake model on the student's outputs, student fixed
-            x_in, t_in, generated = self._student_input(key, gen, cpu_gen)
-            with torch.no_grad():
-                target = self.student(x_in, t_in).exp()
-            t = self._loss_times(cpu_gen)
-            z, weight = soft_mdlm_terms(fake, target, t, generated, self.schedule, gen)
-            loss_fake = -((fake(z, t) * target).sum(-1) * weight).sum(-1).mean()
-            fake_norms.append(self.update(self.opt_aux, fake, loss_fake))
-            fake_losses.append(loss_fake.item())
-
-        # (ii) student on L(f*, G) − L(f̂, G), fake fixed
+    def _fake_loss(self, step: int, group: int, key: Hashable, update: int) -> torch.Tensor:
+        """(i) the fake model's MDLM loss on the student's outputs (student fixed), for fake update ``update``."""
+        gen, cpu_gen = self.generators(step, group, phase=update)
         x_in, t_in, generated = self._student_input(key, gen, cpu_gen)
-        probs = self.student(x_in, t_in).exp()
-        loss = idlm_loss(self.teacher, fake, probs, self._loss_times(cpu_gen), generated, self.schedule, gen)
-        s_norm = self.update(self.opt_student, self.student, loss)
+        with torch.no_grad():
+            target = self.student(x_in, t_in).exp()
+        t = self._loss_times(cpu_gen)
+        z, weight = soft_mdlm_terms(self.aux, target, t, generated, self.schedule, gen)
+        return -((self.aux_ddp(z, t) * target).sum(-1) * weight).sum(-1).mean()
+
+    def _student_loss(self, step: int, group: int, key: Hashable) -> torch.Tensor:
+        """(ii) L(f*, G) − L(f̂, G) for one group (fake fixed)."""
+        gen, cpu_gen = self.generators(step, group, phase=self.cfg.fake_updates)
+        x_in, t_in, generated = self._student_input(key, gen, cpu_gen)
+        probs = self.student_ddp(x_in, t_in).exp()
+        return idlm_loss(self.teacher, self.aux, probs, self._loss_times(cpu_gen), generated, self.schedule, gen)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        key = self.prompts.draw_key(step)
+        fake_losses, fake_norms = [], []
+        for update in range(self.cfg.fake_updates):
+            losses = [functools.partial(self._fake_loss, step, g, key, update) for g in self.my_groups]
+            norm, value = self.update(self.opt_aux, self.aux, self.aux_ddp, losses)
+            fake_norms.append(norm)
+            fake_losses.append(value)
+        losses = [functools.partial(self._student_loss, step, g, key) for g in self.my_groups]
+        s_norm, loss = self.update(self.opt_student, self.student, self.student_ddp, losses)
         self.ema.update(self.student)
         return {
-            "idlm_loss": loss.item(),
+            "idlm_loss": loss,
             "fake_loss": sum(fake_losses) / len(fake_losses),
             "fake_grad_norm": sum(fake_norms) / len(fake_norms),
             "s_grad_norm": s_norm,

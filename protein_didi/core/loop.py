@@ -4,6 +4,11 @@ A trainer implements :class:`TrainTask`; the loop owns nothing model-specific.
 Exact resume works because tasks draw all randomness from generators seeded
 by ``(seed, step)``, so step k sees the same batch and noise whether or not the
 run was interrupted before it.
+
+Under ``torchrun`` every rank runs this loop; metrics are averaged over ranks
+(so a non-finite loss on any rank stops all of them at the same step), and
+only rank 0 logs, checkpoints and exports. Every rank resumes from the same
+``train_state.pt``, so ``--out`` must be on a filesystem all nodes see.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from protein_didi.core.checkpoint import load_state, save_json, save_state
+from protein_didi.core.checkpoint import CheckpointError, load_state, save_json, save_state
+from protein_didi.core.distributed import SINGLE, Context
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,29 +60,36 @@ def run_training(
     checkpoint_every: int = 200,
     desc: str = "train",
     show_progress: bool = True,
+    ctx: Context = SINGLE,
 ) -> list[dict[str, float]]:
     """Run ``task`` from its last checkpoint (if ``resume``) to ``num_steps``; export at the end.
 
-    Returns the metrics of the steps run in this call.
+    Returns the metrics (averaged over ranks) of the steps run in this call.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state_path, metrics_path = out / STATE_FILE, out / METRICS_FILE
+    main = ctx.is_main
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     start, elapsed = 0, 0.0
-    if resume and state_path.exists():
+    if resume and ctx.any_true(state_path.exists()):
+        if not state_path.exists():
+            raise CheckpointError(f"{state_path} is not visible on rank {ctx.rank}; put --out on a shared filesystem")
         state = load_state(state_path)
         task.load_state_dict(state["task"])
         start, elapsed = int(state["step"]), float(state.get("elapsed_s", 0.0))
-        _truncate_metrics(metrics_path, start)
-    elif not resume and metrics_path.exists():
+        if main:
+            _truncate_metrics(metrics_path, start)
+    elif main and not resume and metrics_path.exists():
         metrics_path.unlink()
+    ctx.barrier()  # nobody starts before every rank has read the checkpoint and rank 0 has reset the log
 
     history: list[dict[str, float]] = []
     clock = time.perf_counter()
-    bar = tqdm(range(start, num_steps), desc=desc, initial=start, total=num_steps, disable=not show_progress)
-    with open(metrics_path, "a") as log:
+    bar = tqdm(range(start, num_steps), desc=desc, initial=start, total=num_steps, disable=not (show_progress and main))
+    with open(metrics_path, "a") if main else nullcontext() as log:
         for step in bar:
-            metrics = task.train_step(step)
+            metrics = ctx.all_mean(task.train_step(step))
             bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
@@ -84,16 +98,21 @@ def run_training(
                 )
             record = {"step": step, **metrics}
             history.append(record)
+            done = step + 1
+            if not main:
+                continue
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
-            done = step + 1
             if done % checkpoint_every == 0 or done == num_steps:
                 now = time.perf_counter()
                 elapsed, clock = elapsed + now - clock, now
-                save_state(state_path, {"step": done, "task": task.state_dict(), "elapsed_s": elapsed})
-    save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
-    task.export(out)
+                state = {"step": done, "task": task.state_dict(), "elapsed_s": elapsed, "world_size": ctx.world_size}
+                save_state(state_path, state)
+    if main:
+        save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
+        task.export(out)
+    ctx.barrier()  # the job ends together, after rank 0's export
     return history
 
 

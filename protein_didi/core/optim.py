@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from protein_didi.core.distributed import sync_context
 from protein_didi.core.loss import masked_diffusion_loss
 from protein_didi.core.schedule import NoiseSchedule
 
@@ -47,6 +49,35 @@ def adamw_from_args(
     return adamw_with_warmup_cosine(
         params, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup, steps=args.steps, floor=floor
     )
+
+
+def backward_mean(wrapped: nn.Module, unit_losses: Sequence[Callable[[], torch.Tensor]]) -> list[float]:
+    """Backpropagate the mean of the units' losses, one unit at a time; returns each unit's loss.
+
+    Each closure must run its forward pass through ``wrapped`` inside the call,
+    so that under DDP gradients are all-reduced once, on the last unit.
+    """
+    values = []
+    for i, loss_fn in enumerate(unit_losses):
+        with sync_context(wrapped, sync=i == len(unit_losses) - 1):
+            loss = loss_fn()
+            (loss / len(unit_losses)).backward()
+        values.append(loss.item())
+    return values
+
+
+def clip_and_step(
+    module: nn.Module,
+    opt: torch.optim.Optimizer,
+    grad_clip: float,
+    sched: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> float:
+    """Clip the gradient norm (identical on every rank after DDP's all-reduce), step; returns the pre-clip norm."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return float(grad_norm)
 
 
 def optimizer_step(
@@ -104,25 +135,39 @@ class OptimizerState:
             self.started, self.earlier_seconds = time.time(), float(state.get("seconds", 0.0))
 
 
+NelboUnit = tuple[torch.Tensor, torch.Tensor, torch.Generator]  # clean tokens, maskable positions, noise
+
+
 def nelbo_step(
     model: nn.Module,
-    x: torch.Tensor,
-    maskable: torch.Tensor,
+    units: Sequence[NelboUnit],
     schedule: NoiseSchedule,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
     grad_clip: float,
-    generator: torch.Generator,
     bf16: bool = False,
+    wrapped: nn.Module | None = None,
 ) -> dict[str, float]:
-    """One optimiser step on the masked-diffusion NELBO, the step every teacher trainer takes."""
+    """One optimiser step on the mean masked-diffusion NELBO of ``units``, the step every teacher trainer takes.
+
+    ``wrapped`` is ``model`` in DDP for data-parallel runs (its forward syncs gradients).
+    """
     model.train()
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        terms = masked_diffusion_loss(model, x, maskable, schedule, generator=generator)
-    grad_norm = optimizer_step(terms.loss, model, opt, sched, grad_clip)
+    net = wrapped if wrapped is not None else model
+    nll: list[float] = []
+
+    def unit_loss(x: torch.Tensor, maskable: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            terms = masked_diffusion_loss(net, x, maskable, schedule, generator=generator)
+        nll.append(float(terms.nll_masked))
+        return terms.loss
+
+    opt.zero_grad(set_to_none=True)
+    losses = backward_mean(net, [functools.partial(unit_loss, *unit) for unit in units])
+    grad_norm = clip_and_step(model, opt, grad_clip, sched)
     return {
-        "loss": terms.loss.item(),
-        "nll_masked": float(terms.nll_masked),
-        "grad_norm": float(grad_norm),
+        "loss": sum(losses) / len(losses),
+        "nll_masked": sum(nll) / len(nll),
+        "grad_norm": grad_norm,
         "lr": sched.get_last_lr()[0],
     }

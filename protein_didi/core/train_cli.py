@@ -7,11 +7,13 @@ reads the same as when every trainer spelt the options out.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
+from protein_didi.core import distributed
 from protein_didi.core.device import resolve_device
 
 
@@ -78,3 +80,30 @@ def start_run(args: argparse.Namespace) -> torch.device:
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     return device
+
+
+def add_micro_batch_arg(p: argparse.ArgumentParser) -> None:
+    """``--micro-batch-size``: the unit a data-parallel run splits the global batch into."""
+    p.add_argument(
+        "--micro-batch-size",
+        type=int,
+        default=None,
+        help="examples per gradient-accumulation unit (default: batch size / processes); "
+        "fix it to make runs on different process counts compute the same updates",
+    )
+
+
+def start_parallel_run(args: argparse.Namespace) -> distributed.Context:
+    """:func:`start_run` for trainers that may run under ``torchrun``: joins the job and picks the rank's device."""
+    if getattr(args, "threads", 0) > 0:
+        torch.set_num_threads(args.threads)
+    ctx = distributed.init(args.device)
+    torch.manual_seed(args.seed)
+    return ctx
+
+
+def fail(err: BaseException, ctx: distributed.Context | None = None) -> int:
+    """Print a one-line ``error: …`` (naming the rank in a torchrun job) and return exit code 2."""
+    where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx is not None and ctx.distributed else ""
+    print(f"error{where}: {err}", file=sys.stderr)
+    return 2

@@ -85,7 +85,8 @@ class JudgeTask(OptimizerState):
     def train_step(self, step: int) -> dict[str, float]:
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
-            loss = causal_loss(self.model, self.batches.batch(step).to(self.device), self.args.max_residues)
+            x = self.batches.batch(step * self.args.batch_size, self.args.batch_size).to(self.device)
+            loss = causal_loss(self.model, x, self.args.max_residues)
         grad_norm = optimizer_step(loss, self.model, self.opt, self.sched, self.args.grad_clip)
         return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": self.sched.get_last_lr()[0]}
 
@@ -149,7 +150,7 @@ def build_task(args: argparse.Namespace) -> JudgeTask:
     device = start_run(args)
     model = CausalProteinLM(ARCHITECTURES[args.arch])
     shards = ProteinShards.open(args.data, "train")
-    return JudgeTask(model, ProteinBatches(shards, args.batch_size, args.max_residues, args.seed), args, device)
+    return JudgeTask(model, ProteinBatches(shards, args.max_residues, args.seed), args, device)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,38 +1,41 @@
-"""Batches of protein sequences for training, a pure function of (seed, step) for exact resume."""
+"""Batches of protein sequences for training, read at a stream position (exact resume on any process count)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from protein_didi.core.stream import StreamOrder
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.shards import ProteinShards
 
 
 class ProteinBatches:
-    """Random sequences, randomly cropped to ``max_residues`` and wrapped as ``<cls> … <eos>``."""
+    """Sequences in epoch-shuffled stream order, randomly cropped to ``max_residues``, wrapped as ``<cls> … <eos>``.
 
-    def __init__(self, shards: ProteinShards, batch_size: int, max_residues: int = 128, seed: int = 0) -> None:
+    The crop of the item at position p depends only on (seed, p), so a batch is
+    the same however the positions are split over processes.
+    """
+
+    def __init__(self, shards: ProteinShards, max_residues: int = 128, seed: int = 0) -> None:
         if len(shards) == 0:
             raise ValueError("the training split is empty; prepare more data")
         self.shards = shards
-        self.batch_size = batch_size
         self.max_residues = max_residues
         self.seed = seed
+        self.order = StreamOrder(shards.shard_sizes(), seed)
 
-    def batch(self, step: int) -> torch.Tensor:
-        rng = np.random.default_rng([self.seed, step])
-        idx = rng.integers(0, len(self.shards), self.batch_size)
+    def __len__(self) -> int:
+        """Sequences per epoch."""
+        return len(self.shards)
+
+    def batch(self, position: int, n: int) -> torch.Tensor:
+        """The ``n`` sequences at stream positions ``position …``, packed."""
         seqs = []
-        for i in idx:
-            seq = self.shards[int(i)]
+        for p, i in zip(range(position, position + n), self.order.indices(position, n), strict=True):
+            seq = self.shards[i]
             if len(seq) > self.max_residues:
-                start = int(rng.integers(0, len(seq) - self.max_residues + 1))
+                start = int(np.random.default_rng([self.seed, p, 1]).integers(0, len(seq) - self.max_residues + 1))
                 seq = seq[start : start + self.max_residues]
             seqs.append(seq)
         return ALPHABET.pack(seqs)
-
-    def sample_lengths(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Lengths drawn from the training distribution (capped at ``max_residues``)."""
-        lengths = self.shards.lengths()
-        return np.minimum(lengths[rng.integers(0, len(lengths), n)], self.max_residues)

@@ -85,6 +85,10 @@ class ProteinShards:
         off = self.offsets[shard]
         return np.asarray(self.tokens[shard][off[j] : off[j + 1]])
 
+    def shard_sizes(self) -> list[int]:
+        """Sequences per shard file, in file order."""
+        return [len(o) - 1 for o in self.offsets]
+
     def lengths(self) -> np.ndarray:
         return np.concatenate([np.diff(o) for o in self.offsets])
 

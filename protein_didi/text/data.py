@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, load_json
+from protein_didi.core.stream import StreamOrder
 from protein_didi.text.tokenizer import TextTokenizer, load_tokenizer_file
 
 SPLITS = ("train", "valid", "test")
@@ -115,13 +116,18 @@ class TextCorpus:
 
 
 class TextBatches:
-    """Random blocks for training, a pure function of ``(seed, step)`` so resumed runs see the same batches."""
+    """Training blocks in epoch-shuffled stream order: a batch is a pure function of its stream position."""
 
-    def __init__(self, blocks: np.ndarray, batch_size: int, seed: int = 0) -> None:
+    def __init__(self, blocks: np.ndarray, seed: int = 0) -> None:
         if len(blocks) == 0:
             raise TextDataError("no training blocks; prepare more text or shorten the block length")
-        self.blocks, self.batch_size, self.seed = blocks, batch_size, seed
+        self.blocks, self.seed = blocks, seed
+        self.order = StreamOrder([len(blocks)], seed)
 
-    def batch(self, step: int) -> torch.Tensor:
-        idx = np.random.default_rng([self.seed, step]).integers(0, len(self.blocks), self.batch_size)
-        return torch.from_numpy(self.blocks[idx].astype(np.int64))
+    def __len__(self) -> int:
+        """Blocks per epoch."""
+        return len(self.blocks)
+
+    def batch(self, position: int, n: int) -> torch.Tensor:
+        """The ``n`` blocks at stream positions ``position …``."""
+        return torch.from_numpy(self.blocks[self.order.indices(position, n)].astype(np.int64))

@@ -21,10 +21,11 @@ from typing import Any
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.device import resolve_device
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
+from protein_didi.core.distributed import DistributedError
 from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.train_cli import fail, start_parallel_run
 from protein_didi.text.data import TextCorpus, TextDataError
 from protein_didi.text.model import DiT
 from protein_didi.text.pretrained import load_model, save_model
@@ -38,9 +39,10 @@ def main_text(
     trainers: Mapping[str, type[DistillTrainer]],
 ) -> int:
     """Run one distillation with parsed ``distill`` arguments; 0 on success, 2 with a one-line error."""
+    ctx = None
     try:
-        device = resolve_device(args.device)
-        torch.manual_seed(args.seed)
+        ctx = start_parallel_run(args)
+        device = ctx.device
         teacher = load_model(args.teacher, device, getattr(args, "tokenizer", None))
         data_info: dict[str, Any] = {}
         if args.data is not None:
@@ -48,8 +50,6 @@ def main_text(
             corpus.check_tokenizer(teacher.tokenizer, f"teacher {args.teacher}")
             data_info = {"distill_data": corpus.meta["source"]}
         config = config_from_args(args)
-        if args.group_size and config.batch_size % args.group_size:
-            raise ValueError(f"--batch-size {config.batch_size} is not a multiple of --group-size {args.group_size}")
         lengths = args.lengths or [teacher.block_length]
         prompts = TextPrompts(teacher.tokenizer, lengths, args.seed)
 
@@ -70,10 +70,12 @@ def main_text(
             )
             save_json(out / "distill_config.json", info)
 
-        trainer = trainers[args.method](teacher.model, teacher.schedule, prompts, config, export, device)
-        run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=f"distill {args.method}")
-    except (CheckpointError, TextDataError, TokenizerError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"student written to {args.out / 'model'}", file=sys.stderr)
+        trainer = trainers[args.method](teacher.model, teacher.schedule, prompts, config, export, ctx=ctx)
+        desc = f"distill {args.method}"
+        run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
+    except (CheckpointError, TextDataError, TokenizerError, TrainingDiverged, DistributedError, ValueError) as err:
+        return fail(err, ctx)
+    if ctx.is_main:
+        print(f"student written to {args.out / 'model'}", file=sys.stderr)
+    ctx.close()
     return 0

@@ -14,52 +14,35 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import torch
-
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.ema import EMA
-from protein_didi.core.loop import TrainingDiverged, run_training, step_seed
-from protein_didi.core.optim import OptimizerState, adamw_from_args, nelbo_step
-from protein_didi.core.schedule import get_schedule
-from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
+from protein_didi.core.distributed import SINGLE, Context, DistributedError
+from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.teacher_task import NelboTeacherTask
+from protein_didi.core.train_cli import (
+    add_arch_and_steps,
+    add_micro_batch_arg,
+    add_optimizer_args,
+    add_run_args,
+    fail,
+    start_parallel_run,
+    training_parser,
+)
 from protein_didi.text.data import TextBatches, TextCorpus, TextDataError, content_mask
 from protein_didi.text.evaluate import heldout_nelbo, mean_token_entropy, unigram_cross_entropy
 from protein_didi.text.model import ARCHITECTURES, DiT, dit_config
 from protein_didi.text.pretrained import save_model
 
 
-class TeacherTask(OptimizerState):
-    """One AdamW step on the masked-diffusion NELBO per call."""
+class TeacherTask(NelboTeacherTask):
+    """One AdamW step on the masked-diffusion NELBO per call (data-parallel under torchrun)."""
 
-    def __init__(self, model: DiT, corpus: TextCorpus, args: argparse.Namespace, device: torch.device) -> None:
-        self.model = model.to(device)
-        self.corpus, self.args, self.device = corpus, args, device
-        self.batches = TextBatches(corpus.blocks("train", args.block_length), args.batch_size, args.seed)
-        self.schedule = get_schedule(args.schedule)
+    def __init__(self, model: DiT, corpus: TextCorpus, args: argparse.Namespace, ctx: Context = SINGLE) -> None:
+        self.corpus = corpus
+        batches = TextBatches(corpus.blocks("train", args.block_length), args.seed)
         # linear warm-up, then cosine decay to 10 %
-        self.opt, self.sched = adamw_from_args(model.parameters(), args, floor=0.1)
-        self.ema = EMA(model, args.ema)
-        self.started, self.earlier_seconds = time.time(), 0.0
-
-    def train_step(self, step: int) -> dict[str, float]:
-        x = self.batches.batch(step).to(self.device)
-        gen = torch.Generator(device=self.device).manual_seed(step_seed(self.args.seed, step))
-        metrics = nelbo_step(
-            self.model,
-            x,
-            content_mask(x),
-            self.schedule,
-            self.opt,
-            self.sched,
-            self.args.grad_clip,
-            gen,
-            self.args.bf16,
-        )
-        self.ema.update(self.model)
-        return metrics
+        super().__init__(model, batches.batch, content_mask, len(batches), args, ctx, lr_floor=0.1)
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.ema.copy_to(self.model).eval()
@@ -104,21 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs")
     p.add_argument("--eval-blocks", type=int, default=256, help="held-out blocks for the exported NELBO (256)")
+    add_micro_batch_arg(p)
     add_run_args(p, checkpoint_every=200, seed_help="weights, batches, times and masks")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ctx = None
     try:
-        device = start_run(args)
+        ctx = start_parallel_run(args)
         corpus = TextCorpus(args.data)
         model = DiT(dit_config(args.arch, corpus.tokenizer.vocab_size), corpus.tokenizer.mask_id)
-        task = TeacherTask(model, corpus, args, device)
-        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="text teacher")
-    except (TextDataError, CheckpointError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        task = TeacherTask(model, corpus, args, ctx)
+        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="text teacher", ctx=ctx)
+    except (TextDataError, CheckpointError, TrainingDiverged, DistributedError, ValueError) as err:
+        return fail(err, ctx)
+    ctx.close()
     return 0
 
 
