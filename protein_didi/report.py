@@ -14,6 +14,17 @@ add pLDDT-vs-NFE curves. ``--sweep`` generates such sets first
 already written and folds already cached are reused, so an interrupted sweep
 resumes where it stopped. Without ESMFold weights the report says
 "pLDDT not computed: <reason>" and carries on.
+
+Folding fans out (see protein_didi.eval.fanout):
+
+  one node, one worker process per device (repeat a device for more workers):
+    ... --fold-devices cuda:0,cuda:1,cuda:2,cuda:3
+  N machines or jobs (same arguments everywhere, I = 0..N-1; under torchrun
+  RANK/WORLD_SIZE is the default), each writes OUT/fold_cache.shard-I-of-N.sqlite:
+    ... --shard I/N
+  then, with every shard file at hand, merge and report without refolding:
+    ... --merge-cache OUT/fold_cache.shard-*-of-N.sqlite
+  or only merge:  --out OUT --merge-cache SHARD [SHARD ...]
 """
 
 from __future__ import annotations
@@ -151,18 +162,24 @@ def _judge_scores(seqs: list[str], judge_path: str | None) -> tuple[np.ndarray, 
         return nan, f"judge NLL not computed: {' '.join(str(err).split()) or type(err).__name__}"
 
 
-def _fold_scores(seqs: list[str], folder: Any) -> tuple[np.ndarray, str | None]:
-    """Mean pLDDT per sequence with a tqdm bar, or NaN and the one-line reason."""
-    from protein_didi.eval.fold import FoldingUnavailable
-
-    nan = np.full(len(seqs), np.nan)
-    bar = tqdm(total=len(set(seqs)), desc="folding (ESMFold)", unit="seq", file=sys.stderr)
+def _progress_bar(desc: str, total: int | None = None) -> tuple[Any, Any]:
+    """A tqdm bar on stderr and the ``progress(done, total)`` callback the folders call."""
+    bar = tqdm(total=total, desc=desc, unit="seq", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.n = done
         bar.refresh()
 
+    return bar, progress
+
+
+def _fold_scores(seqs: list[str], folder: Any) -> tuple[np.ndarray, str | None]:
+    """Mean pLDDT per sequence with a tqdm bar, or NaN and the one-line reason."""
+    from protein_didi.eval.fold import FoldingUnavailable
+
+    nan = np.full(len(seqs), np.nan)
+    bar, progress = _progress_bar("folding (ESMFold)", len(set(seqs)))
     try:
         results = folder.fold(seqs, progress=progress)
     except FoldingUnavailable as err:
@@ -478,7 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fasta", nargs="+", type=Path, default=[], help="generated sets, one FASTA each")
     p.add_argument("--labels", type=_csv_list(str), default=None, help="comma-separated labels (default: file names)")
-    p.add_argument("--reference", type=Path, required=True, help="held-out natural proteins (e.g. test.fasta)")
+    p.add_argument(
+        "--reference", type=Path, default=None, help="held-out natural proteins (e.g. test.fasta); required to report"
+    )
     p.add_argument(
         "--train", type=Path, default=None, help="training FASTA for novelty (default: train.fasta next to --reference)"
     )
@@ -491,6 +510,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fold", action="store_true", help="skip ESMFold pLDDT")
     p.add_argument("--fold-cache", type=Path, default=None, help="sqlite fold cache (default: OUT/fold_cache.sqlite)")
     p.add_argument("--chunk-size", type=int, default=64, help="ESMFold axial-attention chunk (memory vs speed)")
+    p.add_argument(
+        "--fold-devices",
+        type=_csv_list(str),
+        default=None,
+        metavar="DEV,DEV",
+        help="fold in one worker process per device, e.g. cuda:0,cuda:1 or cpu,cpu (default: in-process on --device)",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="fold only job I's slice of N (I from 0) into FOLD_CACHE.shard-I-of-N.sqlite and exit "
+        "(default under torchrun: RANK/WORLD_SIZE)",
+    )
+    p.add_argument(
+        "--merge-cache",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DB",
+        help="merge these fold caches (the --shard files) into --fold-cache first (idempotent); "
+        "without --fasta/--sweep, only merge",
+    )
     p.add_argument("--offline", action="store_true", help="never try to download ESMFold weights")
     p.add_argument("--no-judge", action="store_true", help="skip the judge NLL")
     p.add_argument("--judge", default=None, help="judge checkpoint folder (default: the shipped judge)")
@@ -509,9 +551,88 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ---------------------------------------------------------------- fold fan-out
+
+
+def _make_folder(args: argparse.Namespace, cache_path: Path, device: str) -> Any:
+    """A :class:`Folder` on ``device``, or a :class:`FoldPool` when ``--fold-devices`` names several devices."""
+    from protein_didi.eval.fold import Folder, default_model
+
+    model = args.esmfold or default_model()
+    devices = args.fold_devices or [device]
+    if len(devices) == 1:
+        return Folder(model, devices[0], cache_path, args.chunk_size, allow_download=not args.offline)
+    from protein_didi.eval.fanout import FoldPool, FoldSpec
+
+    spec = FoldSpec(model, args.chunk_size, allow_download=not args.offline)
+    return FoldPool(spec, devices, cache_path, threads=args.threads)
+
+
+def _shard_and_device(args: argparse.Namespace) -> tuple[tuple[int, int] | None, str]:
+    """``--shard I/N``, else RANK/WORLD_SIZE under torchrun (then each rank folds on its own GPU), else None."""
+    if args.shard is not None or ("WORLD_SIZE" in os.environ and not args.merge_cache):
+        from protein_didi.eval.fanout import parse_shard, shard_from_env
+
+        if args.shard is not None:
+            return parse_shard(args.shard), args.device
+        shard = shard_from_env(os.environ)
+        if shard is not None:
+            import torch
+
+            if args.device == "auto" and "LOCAL_RANK" in os.environ and torch.cuda.is_available():
+                args.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+            print(f"torchrun: folding shard {shard[0]}/{shard[1]} (RANK/WORLD_SIZE) on {args.device}", file=sys.stderr)
+        return shard, args.device
+    return None, args.device
+
+
+def _merge_step(args: argparse.Namespace, dst: Path, folder: Any | None) -> None:
+    """Merge ``--merge-cache`` files into ``dst`` and say what is missing or keyed by another model id."""
+    from protein_didi.eval.fanout import merge_caches, merge_notes
+
+    srcs = args.merge_cache
+    model_id = None
+    if args.fasta or args.sweep:  # a report follows: check that it will find the merged folds
+        if folder is not None:
+            model_id = getattr(folder, "model_id", None)
+        elif not args.no_fold:
+            from protein_didi.eval.fold import _backend_of, default_model, model_cache_id
+
+            model = args.esmfold or default_model()
+            model_id = model_cache_id(model, _backend_of(model, "auto"))
+    notes = merge_notes(srcs, model_id)  # also checks every file before anything is written
+    added = merge_caches(dst, srcs)
+    print(f"merged {len(srcs)} fold cache(s) into {dst}: {added} new fold(s)")
+    for note in notes:
+        print(f"note: {note}")
+
+
+def _shard_step(
+    args: argparse.Namespace, sets: Sequence[SequenceSet], shard: tuple[int, int], cache_path: Path, device: str
+) -> int:
+    """Fold this job's slice of every set's sequences (reference rows included) into its shard cache."""
+    from protein_didi.eval.fanout import fold_shard, shard_cache_path
+
+    index, count = shard
+    folder = _make_folder(args, shard_cache_path(cache_path, index, count), device)
+    bar, progress = _progress_bar(f"folding shard {index}/{count}")
+    try:
+        run = fold_shard(folder, [q for s in sets for q in s.sequences], index, count, cache_path, progress)
+    finally:
+        bar.close()
+    print(
+        f"shard {index}/{count}: {run.slice_size} of {run.total} unique sequences, {run.folded} folded now, "
+        f"in {run.path}"
+    )
+    merge = shard_cache_path(cache_path, "*", count)
+    print(f"when all {count} jobs are done, rerun without --shard and with --merge-cache {merge}")
+    return 0
+
+
 def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
     """CLI entry; ``folder`` injects a ready :class:`~protein_didi.eval.fold.Folder` (tests, the app).
 
+    An injected folder replaces ``--esmfold``/``--device``/``--fold-devices``; ``--shard`` builds its own.
     ``--domain text`` hands over to the text report (judge perplexity and token entropy).
     """
     domain, rest = split_domain(argv)
@@ -526,7 +647,22 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        mmseqs_binary()  # fail before any expensive step
+        shard, device = _shard_and_device(args)
+        cache_path = args.fold_cache or args.out / "fold_cache.sqlite"
+        if args.merge_cache:
+            if shard is not None:
+                raise ValueError("--shard folds one slice and --merge-cache combines them: run them as separate steps")
+            _merge_step(args, cache_path, folder)
+            if not args.fasta and not args.sweep:
+                return 0
+        if args.reference is None:
+            raise ValueError("--reference is required: held-out natural proteins, e.g. data/uniprot20k/test.fasta")
+        if shard is not None and args.no_fold:
+            raise ValueError("--shard only folds, so it cannot run with --no-fold")
+        if shard is not None and folder is not None:
+            raise ValueError("--shard builds its own folder from --esmfold; do not pass one to main()")
+        if shard is None:
+            mmseqs_binary()  # fail before any expensive step
         if not args.fasta and not args.sweep:
             raise ValueError("nothing to evaluate: give --fasta FILE [FILE ...] and/or --sweep")
         labels = args.labels or [p.stem for p in args.fasta]
@@ -546,21 +682,15 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
         clash = sorted({s.label for s in sets[len(generated) :]} & set(labels))
         if clash:
             raise ValueError(f"label {clash[0]!r} is reserved for reference rows; rename that set")
+        if shard is not None:
+            return _shard_step(args, sets, shard, cache_path, device)
         train = args.train
         if train is None and (args.reference.parent / "train.fasta").is_file():
             train = args.reference.parent / "train.fasta"
         no_fold_reason = "disabled with --no-fold"
         if folder is None and not args.no_fold:
-            from protein_didi.eval.fold import Folder, default_model
-
             try:
-                folder = Folder(
-                    args.esmfold or default_model(),
-                    args.device,
-                    args.fold_cache or args.out / "fold_cache.sqlite",
-                    args.chunk_size,
-                    allow_download=not args.offline,
-                )
+                folder = _make_folder(args, cache_path, device)
             except ValueError as err:
                 folder, no_fold_reason = None, str(err)
         if args.no_fold:
