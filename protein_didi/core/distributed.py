@@ -89,6 +89,13 @@ class Context:
         dist.all_reduce(value)
         return bool(value.item() > 0)
 
+    def lost_peer(self, err: BaseException) -> bool:
+        """Whether ``err`` is a collective failing because another rank died (its own error says why)."""
+        if not self.distributed:
+            return False
+        text = str(err)
+        return isinstance(err, dist.DistBackendError) or any(s in text for s in _PEER_GONE)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -103,6 +110,7 @@ class Context:
 
 
 SINGLE = Context()
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "NCCL communicator was aborted", "Broken pipe")
 
 
 class DenoiserDDP(DistributedDataParallel):

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from protein_didi.core.checkpoint import CheckpointError, load_state, save_json, save_state
-from protein_didi.core.distributed import SINGLE, Context
+from protein_didi.core.distributed import SINGLE, Context, DistributedError
 
 
 class TrainingDiverged(RuntimeError):
@@ -89,7 +89,15 @@ def run_training(
     bar = tqdm(range(start, num_steps), desc=desc, initial=start, total=num_steps, disable=not (show_progress and main))
     with open(metrics_path, "a") if main else nullcontext() as log:
         for step in bar:
-            metrics = ctx.all_mean(task.train_step(step))
+            try:
+                metrics = ctx.all_mean(task.train_step(step))
+            except RuntimeError as err:
+                if not ctx.lost_peer(err):
+                    raise
+                raise DistributedError(
+                    f"another rank stopped during step {step} (its error is above); "
+                    f"last checkpoint kept at {state_path}, continue with --resume"
+                ) from None
             bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
