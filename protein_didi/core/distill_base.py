@@ -95,7 +95,9 @@ class DistillTrainer(ABC):
         self.opt_aux = torch.optim.AdamW(self.aux.parameters(), lr=config.lr_aux, weight_decay=config.weight_decay)
         self.ema = EMA(self.student, config.ema)
         # forward passes that need synchronised gradients go through these (identity on one process)
-        self.student_ddp, self.aux_ddp = ctx.wrap(self.student), ctx.wrap(self.aux)
+        z, _ = prompts.template(prompts.draw_key(0), 1)
+        z, t = z.to(device), torch.ones(1, device=device)
+        self.student_ddp, self.aux_ddp = (ctx.wrap(m, lambda net: net(z, t)) for m in (self.student, self.aux))
         self.bank = TeacherBank(
             self.teacher, schedule, prompts, config.teacher_nfe, config.bank_size, config.seed, device
         )

@@ -17,6 +17,7 @@ processes averaging their gradients — and a run can resume on another world si
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,16 +62,20 @@ class Context:
         share = num_units // self.world_size
         return range(self.rank * share, (self.rank + 1) * share)
 
-    def wrap(self, module: nn.Module) -> nn.Module:
+    def wrap(self, module: nn.Module, probe: Callable[[nn.Module], torch.Tensor] | None = None) -> nn.Module:
         """``module`` in DistributedDataParallel (gradients averaged over ranks), or as is on one process.
 
-        ``find_unused_parameters``: a discriminator built on a denoiser never uses
-        the LM head, and ESM carries a contact head no loss touches.
+        ``probe(module)`` runs a representative forward pass; parameters it never
+        reaches (a discriminator's unused LM head, ESM's contact head) are frozen
+        first, so DDP need not search the autograd graph for them every step.
+        Without a probe DDP does that search (``find_unused_parameters``).
         """
         if not self.distributed:
             return module
+        if probe is not None:
+            freeze_unused_parameters(module, probe)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DenoiserDDP(module, device_ids=ids, find_unused_parameters=True)
+        return DenoiserDDP(module, device_ids=ids, find_unused_parameters=probe is None)
 
     def all_mean(self, metrics: dict[str, float]) -> dict[str, float]:
         """Average scalar metrics over ranks (float64), so rank 0 logs — and every rank sees — the global value."""
@@ -126,6 +131,26 @@ class DenoiserDDP(DistributedDataParallel):
             return super().__getattr__(name)
         except AttributeError:
             return getattr(self.module, name)
+
+
+def freeze_unused_parameters(module: nn.Module, probe: Callable[[nn.Module], torch.Tensor]) -> list[str]:
+    """Set ``requires_grad=False`` on the parameters ``probe(module)`` gets no gradient for; returns their names.
+
+    The probe runs in eval mode (no dropout, no spectral-norm power iteration),
+    so the module's state is unchanged. Those parameters never had a gradient,
+    so the optimiser skipped them already; training is unaffected.
+    """
+    was_training = module.training
+    module.eval()
+    with torch.enable_grad():
+        probe(module).float().sum().backward()
+    unused = [name for name, p in module.named_parameters() if p.requires_grad and p.grad is None]
+    for name, p in module.named_parameters():
+        if name in unused:
+            p.requires_grad_(False)
+    module.zero_grad(set_to_none=True)
+    module.train(was_training)
+    return unused
 
 
 def torchrun_env() -> tuple[int, int, int] | None:

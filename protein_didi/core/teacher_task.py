@@ -43,7 +43,8 @@ class NelboTeacherTask(OptimizerState):
     ) -> None:
         self.model, self.read, self.maskable, self.epoch_size = model.to(ctx.device), read, maskable, epoch_size
         self.args, self.ctx, self.device = args, ctx, ctx.device
-        self.wrapped = ctx.wrap(self.model)
+        probe = read(0, 1).to(ctx.device)
+        self.wrapped = ctx.wrap(self.model, lambda net: net(probe, torch.full((1,), 0.5, device=ctx.device)))
         self.schedule = get_schedule(args.schedule)
         self.opt, self.sched = adamw_from_args(self.model.parameters(), args, floor=lr_floor)
         self.ema = EMA(self.model, args.ema)
