@@ -34,7 +34,7 @@ from protein_didi.core.distributed import DistributedError
 from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
 from protein_didi.core.loop import TrainingDiverged, run_training
 from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
-from protein_didi.core.train_cli import fail, start_parallel_run
+from protein_didi.core.train_cli import add_fsdp_arg, fail, start_parallel_run
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--method", choices=["didi", "idlm"], default="didi", help="DiDi-Instruct (didi) or IDLM")
     io.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt exactly")
     io.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
+    add_fsdp_arg(io)
     run = p.add_argument_group("run")
     run.add_argument("--steps", type=int, default=600, help="training iterations (default 600)")
     run.add_argument("--student-nfe", type=int, default=8, help="sampling steps the student is trained for (8)")

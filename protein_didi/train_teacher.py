@@ -20,8 +20,8 @@ from protein_didi.core.loop import TrainingDiverged, run_training
 from protein_didi.core.teacher_task import NelboTeacherTask
 from protein_didi.core.train_cli import (
     add_arch_and_steps,
-    add_micro_batch_arg,
     add_optimizer_args,
+    add_parallel_args,
     add_run_args,
     fail,
     start_parallel_run,
@@ -50,7 +50,9 @@ class TeacherTask(NelboTeacherTask):
         super().__init__(model, batches.batch, residue_positions, len(batches), args, ctx, lr_floor=0.1)
 
     def export(self, out_dir: Path) -> None:
-        ema_model = self.ema.copy_to(self.model).eval()
+        ema_model = self.averaged_model()
+        if ema_model is None:  # not rank 0
+            return
         meta = read_meta(self.args.data)
         valid = ProteinShards.open(self.args.data, "valid")
         elbo = heldout_elbo(ema_model, valid, self.schedule, self.args.max_residues, device=self.device)
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-residues", type=int, default=128, help="random crop length for training (default 128)")
     add_optimizer_args(p, lr=1e-3, warmup=200, weight_decay=0.01, ema=0.999)
     p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
-    add_micro_batch_arg(p)
+    add_parallel_args(p)
     add_run_args(p, checkpoint_every=200, seed_help="batches, times and masks", threads=False)
     return p
 

@@ -53,7 +53,7 @@ def main() -> int:
 
     module.run_training = spy
     code = module.main(argv[split + 1 :])
-    if code == 0:
+    if code == 0 and "--fsdp" not in argv:  # FSDP ranks hold shards; train_state.pt has the full weights
         task = tasks[0]
         modules = {"student": task.student, "aux": task.aux} if hasattr(task, "student") else {"model": task.model}
         opts.out.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,9 @@ class DidiTrainer(DistillTrainer):
         generated = ~fixed
         tau = self.times.sample(self.group, cpu_gen, self.device)
         tau_traj = tau if cfg.score_decompose else torch.ones_like(tau)  # ablation: one jump from all-[MASK]
-        roll = rollout_to(self.student, z1, fixed, self.schedule, cfg.student_nfe, tau_traj, gen, suppress)
+        roll = rollout_to(
+            self.student, z1, fixed, self.schedule, cfg.student_nfe, tau_traj, gen, suppress, self.ctx.sharded
+        )
         with torch.no_grad():
             x = sample_clean(self.student(roll.z_tau, tau_traj), roll.z_tau, mask_id, gen, suppress)
         x_teacher = self.bank.draw(key, self.group, cpu_gen).to(self.device)

@@ -86,18 +86,17 @@ class DistillTrainer(ABC):
         )
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()
-        with torch.random.fork_rng(devices=[]):  # fresh auxiliary layers are a function of the seed alone
-            torch.manual_seed(config.seed)
-            self.aux = self.build_aux(copy.deepcopy(self.teacher).requires_grad_(True)).to(device).train()
+        self.aux = self.fresh_aux().requires_grad_(True).train()
+        # forward passes that need synchronised gradients go through these (identity on one process; under FSDP
+        # the modules are sharded in place), so optimisers and EMA are built after wrapping
+        z, _ = prompts.template(prompts.draw_key(0), 1)
+        z, t = z.to(device), torch.ones(1, device=device)
+        self.student_ddp, self.aux_ddp = (ctx.wrap(m, lambda net: net(z, t)) for m in (self.student, self.aux))
         self.opt_student = torch.optim.AdamW(
             self.student.parameters(), lr=config.lr_student, weight_decay=config.weight_decay
         )
         self.opt_aux = torch.optim.AdamW(self.aux.parameters(), lr=config.lr_aux, weight_decay=config.weight_decay)
         self.ema = EMA(self.student, config.ema)
-        # forward passes that need synchronised gradients go through these (identity on one process)
-        z, _ = prompts.template(prompts.draw_key(0), 1)
-        z, t = z.to(device), torch.ones(1, device=device)
-        self.student_ddp, self.aux_ddp = (ctx.wrap(m, lambda net: net(z, t)) for m in (self.student, self.aux))
         self.bank = TeacherBank(
             self.teacher, schedule, prompts, config.teacher_nfe, config.bank_size, config.seed, device
         )
@@ -105,6 +104,12 @@ class DistillTrainer(ABC):
     @abstractmethod
     def build_aux(self, teacher_copy: nn.Module) -> nn.Module:
         """The auxiliary network, initialised from (a copy of) the teacher."""
+
+    def fresh_aux(self) -> nn.Module:
+        """A new, unsharded auxiliary network; its fresh layers are a function of the seed alone."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            return self.build_aux(copy.deepcopy(self.teacher)).to(self.device)
 
     @abstractmethod
     def train_step(self, step: int) -> dict[str, float]: ...
@@ -124,12 +129,14 @@ class DistillTrainer(ABC):
         return clip_and_step(module, opt, self.cfg.grad_clip), sum(values) / len(values)
 
     def state_dict(self) -> dict[str, Any]:
+        """Full (unsharded) weights and optimiser states: resumable under any strategy and process count."""
+        ctx = self.ctx
         return {
             "method": self.method,
-            "student": self.student.state_dict(),
-            "aux": self.aux.state_dict(),
-            "opt_student": self.opt_student.state_dict(),
-            "opt_aux": self.opt_aux.state_dict(),
+            "student": ctx.full_state(self.student),
+            "aux": ctx.full_state(self.aux),
+            "opt_student": ctx.full_optimizer_state(self.student, self.opt_student),
+            "opt_aux": ctx.full_optimizer_state(self.aux, self.opt_aux),
             "ema": self.ema.state_dict(),
             "config": asdict(self.cfg),
         }
@@ -137,12 +144,20 @@ class DistillTrainer(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("method") != self.method:
             raise ValueError(f"checkpoint was written by method {state.get('method')!r}, not {self.method!r}")
-        self.student.load_state_dict(state["student"])
-        self.aux.load_state_dict(state["aux"])
-        self.opt_student.load_state_dict(state["opt_student"])
-        self.opt_aux.load_state_dict(state["opt_aux"])
+        ctx = self.ctx
+        ctx.load_full_state(self.student, state["student"])
+        ctx.load_full_state(self.aux, state["aux"])
+        ctx.load_full_optimizer_state(self.student, self.opt_student, state["opt_student"])
+        ctx.load_full_optimizer_state(self.aux, self.opt_aux, state["opt_aux"])
         self.ema.load_state_dict(state["ema"])
 
     def export(self, out_dir: Path) -> None:
-        student = self.ema.copy_to(self.student).eval()
-        self.exporter(out_dir, student, copy.deepcopy(self.aux).eval(), {"method": self.method, **asdict(self.cfg)})
+        """Rank 0 writes EMA student + auxiliary as plain modules; under FSDP every rank helps gather them."""
+        student_weights, aux_weights = self.ema.state_dict(), self.ctx.full_state(self.aux)
+        if not self.ctx.is_main:
+            return
+        student = copy.deepcopy(self.teacher).eval()
+        student.load_state_dict(student_weights)
+        aux = self.fresh_aux().eval()
+        aux.load_state_dict(aux_weights)
+        self.exporter(out_dir, student, aux, {"method": self.method, **asdict(self.cfg)})

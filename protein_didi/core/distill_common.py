@@ -105,19 +105,27 @@ def rollout_to(
     tau: torch.Tensor,
     generator: torch.Generator,
     suppress: tuple[int, ...] = (),
+    lockstep: bool = False,
 ) -> Rollout:
     """Run the student's ``num_steps`` grid from t = 1, stopping each sequence exactly at its τ.
 
     The last step of a sequence goes from the last grid time above τ straight to
     τ, so z_τ is a draw from the student's own few-step trajectory at time τ
     (intermediate-state matching).
+
+    ``lockstep`` keeps calling the student after every sequence has reached its
+    τ (results unused): FSDP ranks must run the same forward passes, since each
+    one gathers parameters from all of them.
     """
     ts = time_grid(num_steps, z.device).float()
     states, times, revealed = [], [], []
     for n in range(num_steps):
         active = ts[n] > tau
         if not active.any():
-            break
+            if not lockstep:
+                break
+            student(z, ts[n].expand(z.shape[0]))
+            continue
         t = ts[n].expand(z.shape[0])
         s = torch.maximum(ts[n + 1].expand_as(tau), tau)
         p_x0 = temper(student(z, t), 1.0, 1.0, torch.float64, suppress)

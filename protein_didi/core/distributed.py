@@ -7,6 +7,11 @@ and trainers wrap their trainable modules with :meth:`Context.wrap`
 (``DistributedDataParallel``). A plain ``python -m …`` run gets a
 single-process :class:`Context` with the same API, so trainers have one code path.
 
+``--fsdp`` shards parameters, gradients and optimiser state over the ranks
+(PyTorch's FSDP2, ``fully_shard``) for models whose training state does not
+fit one device; checkpoints hold the full, unsharded state either way, so a
+run can resume under either strategy and on any number of processes.
+
 Work is split in *units* (fixed-size groups of the global batch, each with its
 own seeded generator): rank r takes a contiguous share of the units of a
 step. A unit's content depends only on (seed, step, unit), never on the world
@@ -17,14 +22,26 @@ processes averaging their gradients — and a run can resume on another world si
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
 from protein_didi.core.device import resolve_device
@@ -42,10 +59,16 @@ class Context:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    fsdp: bool = False  # shard parameters, gradients and optimiser state (FSDP2) instead of replicating (DDP)
 
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+    @property
+    def sharded(self) -> bool:
+        """Whether trainable modules are FSDP-sharded: their full state takes a collective to gather."""
+        return self.distributed and self.fsdp
 
     @property
     def is_main(self) -> bool:
@@ -74,8 +97,33 @@ class Context:
             return module
         if probe is not None:
             freeze_unused_parameters(module, probe)
+        if self.sharded:
+            return shard(module, self.world_size, self.device)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DenoiserDDP(module, device_ids=ids, find_unused_parameters=probe is None)
+
+    # -- full (unsharded) state, the checkpoint format for every strategy and world size ---------------------------
+    def _options(self) -> StateDictOptions:
+        return StateDictOptions(full_state_dict=True, cpu_offload=self.sharded)
+
+    def full_state(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """``module``'s full state dict (a collective under FSDP: every rank calls, rank 0 receives)."""
+        return get_model_state_dict(module, options=self._options()) if self.sharded else module.state_dict()
+
+    def load_full_state(self, module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        if self.sharded:
+            set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True))
+        else:
+            module.load_state_dict(state)
+
+    def full_optimizer_state(self, module: nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
+        """Optimiser state keyed by parameter name, so any strategy and process count can load it."""
+        return get_optimizer_state_dict(module, opt, options=self._options())
+
+    def load_full_optimizer_state(self, module: nn.Module, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+        # strict=False: parameters frozen under data parallelism (never used) have no saved state
+        options = StateDictOptions(full_state_dict=True, strict=False)
+        set_optimizer_state_dict(module, opt, state, options=options)
 
     def all_mean(self, metrics: dict[str, float]) -> dict[str, float]:
         """Average scalar metrics over ranks (float64), so rank 0 logs — and every rank sees — the global value."""
@@ -133,6 +181,28 @@ class DenoiserDDP(DistributedDataParallel):
             return getattr(self.module, name)
 
 
+def shard(module: nn.Module, world_size: int, device: torch.device) -> nn.Module:
+    """FSDP2 in place: each entry of every ``ModuleList`` (the transformer layers) is one shard group, the rest another.
+
+    The module stays callable as before (forward passes gather parameters), so
+    the same object serves gradient and no-gradient passes.
+    """
+    # our losses never modify a model's output in place, which is what this warning is about
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
+    mesh = init_device_mesh(device.type, (world_size,))
+    for sub in list(module.modules()):
+        if isinstance(sub, nn.ModuleList):
+            for layer in sub:
+                fully_shard(layer, mesh=mesh)
+    fully_shard(module, mesh=mesh)
+    return module
+
+
+def full_tensor(x: torch.Tensor) -> torch.Tensor:
+    """A sharded DTensor gathered to a plain tensor (collective); anything else as is."""
+    return x.full_tensor() if isinstance(x, DTensor) else x
+
+
 def freeze_unused_parameters(module: nn.Module, probe: Callable[[nn.Module], torch.Tensor]) -> list[str]:
     """Set ``requires_grad=False`` on the parameters ``probe(module)`` gets no gradient for; returns their names.
 
@@ -161,8 +231,8 @@ def torchrun_env() -> tuple[int, int, int] | None:
     return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def init(device: str = "auto", timeout_minutes: float = 30.0) -> Context:
-    """Join the torchrun job (if any) and pick this process's device.
+def init(device: str = "auto", fsdp: bool = False, timeout_minutes: float = 30.0) -> Context:
+    """Join the torchrun job (if any) and pick this process's device; ``fsdp`` shards instead of replicating.
 
     ``--device auto``/``cuda`` under torchrun means ``cuda:LOCAL_RANK``; ``cpu``
     runs every rank on the CPU with gloo (what CI and laptops use). A rank that
@@ -187,7 +257,7 @@ def init(device: str = "auto", timeout_minutes: float = 30.0) -> Context:
     backend = "nccl" if chosen.type == "cuda" else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=timedelta(minutes=timeout_minutes))
-    return Context(rank=rank, world_size=world, local_rank=local, device=chosen)
+    return Context(rank=rank, world_size=world, local_rank=local, device=chosen, fsdp=fsdp)
 
 
 def sync_context(module: nn.Module, sync: bool) -> AbstractContextManager[None]:

@@ -6,6 +6,9 @@ import copy
 
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor, distribute_tensor
+
+from protein_didi.core.distributed import full_tensor
 
 
 class EMA:
@@ -25,15 +28,19 @@ class EMA:
             else:
                 self.shadow[k].copy_(v)
 
-    def copy_to(self, model: nn.Module) -> nn.Module:
-        """A deep copy of ``model`` carrying the averaged weights."""
-        averaged = copy.deepcopy(model)
-        averaged.load_state_dict(self.shadow)
+    def copy_to(self, template: nn.Module) -> nn.Module:
+        """A deep copy of ``template`` (a plain module of the same architecture) carrying the averaged weights."""
+        averaged = copy.deepcopy(template)
+        averaged.load_state_dict(self.state_dict())
         return averaged
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.shadow
+        """The averaged weights, unsharded (a collective when they are FSDP-sharded: every rank must call)."""
+        return {k: full_tensor(v) for k, v in self.shadow.items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for k, v in state.items():
-            self.shadow[k].copy_(v)
+            target = self.shadow[k]
+            if isinstance(target, DTensor):  # keep this rank's shard of the full tensor
+                v = distribute_tensor(v.to(target.device), target.device_mesh, target.placements)
+            target.copy_(v)

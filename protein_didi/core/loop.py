@@ -7,7 +7,8 @@ run was interrupted before it.
 
 Under ``torchrun`` every rank runs this loop; metrics are averaged over ranks
 (so a non-finite loss on any rank stops all of them at the same step), and
-only rank 0 logs, checkpoints and exports. Every rank resumes from the same
+only rank 0 logs, checkpoints and exports (under FSDP all ranks take part in
+gathering the full state; rank 0 still writes alone). Every rank resumes from the same
 ``train_state.pt``, so ``--out`` must be on a filesystem all nodes see.
 """
 
@@ -107,19 +108,22 @@ def run_training(
             record = {"step": step, **metrics}
             history.append(record)
             done = step + 1
-            if not main:
-                continue
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
+            if main:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
             if done % checkpoint_every == 0 or done == num_steps:
-                now = time.perf_counter()
-                elapsed, clock = elapsed + now - clock, now
-                state = {"step": done, "task": task.state_dict(), "elapsed_s": elapsed, "world_size": ctx.world_size}
-                save_state(state_path, state)
+                # under FSDP gathering the state is a collective, so every rank builds it; rank 0 writes it
+                task_state = task.state_dict() if main or ctx.sharded else None
+                if main:
+                    now = time.perf_counter()
+                    elapsed, clock = elapsed + now - clock, now
+                    state = {"step": done, "task": task_state, "elapsed_s": elapsed, "world_size": ctx.world_size}
+                    save_state(state_path, state)
     if main:
         save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
-        task.export(out)
+    if main or ctx.sharded:
+        task.export(out)  # under FSDP every rank helps gather the weights; rank 0 writes
     ctx.barrier()  # the job ends together, after rank 0's export
     return history
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from protein_didi.core.distributed import sync_context
+from protein_didi.core.distributed import SINGLE, Context, full_tensor, sync_context
 from protein_didi.core.loss import masked_diffusion_loss
 from protein_didi.core.schedule import NoiseSchedule
 
@@ -77,7 +77,7 @@ def clip_and_step(
     opt.step()
     if sched is not None:
         sched.step()
-    return float(grad_norm)
+    return float(full_tensor(grad_norm))
 
 
 def optimizer_step(
@@ -99,16 +99,20 @@ def optimizer_step(
 class OptimizerState:
     """Mixin for a training task: ``state_dict`` / ``load_state_dict`` for exact ``--resume``.
 
-    Saves ``model``, ``opt``, ``sched``, then ``ema`` when the task has one, then
+    Saves ``model`` and ``opt`` in their full, unsharded form (see
+    :class:`~protein_didi.core.distributed.Context`: any strategy or process
+    count can resume them), ``sched``, then ``ema`` when the task has one, then
     ``seconds`` (wall time spent training, summed over resumed sessions) unless
     ``keep_seconds`` is false. A task sets ``started``/``earlier_seconds`` in its
     constructor (``self.started, self.earlier_seconds = time.time(), 0.0``).
+    Under FSDP every rank must call both methods (they gather and scatter).
     """
 
     model: nn.Module
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LRScheduler
     ema: Any = None
+    ctx: Context = SINGLE
     keep_seconds: bool = True
     started: float
     earlier_seconds: float = 0.0
@@ -118,7 +122,11 @@ class OptimizerState:
         return self.earlier_seconds + time.time() - self.started
 
     def state_dict(self) -> dict[str, Any]:
-        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+        state = {
+            "model": self.ctx.full_state(self.model),
+            "opt": self.ctx.full_optimizer_state(self.model, self.opt),
+            "sched": self.sched.state_dict(),
+        }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
         if self.keep_seconds:
@@ -126,8 +134,8 @@ class OptimizerState:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
+        self.ctx.load_full_state(self.model, state["model"])
+        self.ctx.load_full_optimizer_state(self.model, self.opt, state["opt"])
         self.sched.load_state_dict(state["sched"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])

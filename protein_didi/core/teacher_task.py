@@ -12,6 +12,7 @@ on any number of processes — reads on from exactly there.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,8 @@ class NelboTeacherTask(OptimizerState):
     ) -> None:
         self.model, self.read, self.maskable, self.epoch_size = model.to(ctx.device), read, maskable, epoch_size
         self.args, self.ctx, self.device = args, ctx, ctx.device
+        # the architecture to export the averaged weights into (FSDP shards self.model in place); rank 0 only
+        self.template = copy.deepcopy(self.model).cpu() if ctx.sharded and ctx.is_main else None
         probe = read(0, 1).to(ctx.device)
         self.wrapped = ctx.wrap(self.model, lambda net: net(probe, torch.full((1,), 0.5, device=ctx.device)))
         self.schedule = get_schedule(args.schedule)
@@ -70,6 +73,16 @@ class NelboTeacherTask(OptimizerState):
         self.ema.update(self.model)
         self.position += self.args.batch_size
         return {**metrics, "epoch": self.position / self.epoch_size}
+
+    def averaged_model(self) -> nn.Module | None:
+        """The EMA weights in a plain eval-mode model on rank 0 (``None`` on other ranks); every rank must call."""
+        weights = self.ema.state_dict()
+        if not self.ctx.is_main:
+            return None
+        template = self.template if self.template is not None else self.model
+        model = copy.deepcopy(template)
+        model.load_state_dict(weights)
+        return model.to(self.device).eval()
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "data_position": self.position}

@@ -82,8 +82,19 @@ def start_run(args: argparse.Namespace) -> torch.device:
     return device
 
 
-def add_micro_batch_arg(p: argparse.ArgumentParser) -> None:
-    """``--micro-batch-size``: the unit a data-parallel run splits the global batch into."""
+def add_fsdp_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--fsdp``: shard instead of replicate under torchrun."""
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="under torchrun: shard parameters, gradients and optimiser state (FSDP2) instead of replicating "
+        "them (DDP), for models whose training state does not fit one device",
+    )
+
+
+def add_parallel_args(p: argparse.ArgumentParser) -> None:
+    """``--micro-batch-size`` (the unit a data-parallel run splits the global batch into) and ``--fsdp``."""
+    add_fsdp_arg(p)
     p.add_argument(
         "--micro-batch-size",
         type=int,
@@ -97,7 +108,7 @@ def start_parallel_run(args: argparse.Namespace) -> distributed.Context:
     """:func:`start_run` for trainers that may run under ``torchrun``: joins the job and picks the rank's device."""
     if getattr(args, "threads", 0) > 0:
         torch.set_num_threads(args.threads)
-    ctx = distributed.init(args.device)
+    ctx = distributed.init(args.device, fsdp=getattr(args, "fsdp", False))
     torch.manual_seed(args.seed)
     return ctx
 

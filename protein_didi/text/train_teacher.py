@@ -22,8 +22,8 @@ from protein_didi.core.loop import TrainingDiverged, run_training
 from protein_didi.core.teacher_task import NelboTeacherTask
 from protein_didi.core.train_cli import (
     add_arch_and_steps,
-    add_micro_batch_arg,
     add_optimizer_args,
+    add_parallel_args,
     add_run_args,
     fail,
     start_parallel_run,
@@ -45,7 +45,9 @@ class TeacherTask(NelboTeacherTask):
         super().__init__(model, batches.batch, content_mask, len(batches), args, ctx, lr_floor=0.1)
 
     def export(self, out_dir: Path) -> None:
-        ema_model = self.ema.copy_to(self.model).eval()
+        ema_model = self.averaged_model()
+        if ema_model is None:  # not rank 0
+            return
         valid = self.corpus.blocks("valid", self.args.block_length)
         n = min(len(valid), self.args.eval_blocks)
         nelbo = heldout_nelbo(ema_model, valid, self.schedule, num_blocks=n, device=self.device)
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs")
     p.add_argument("--eval-blocks", type=int, default=256, help="held-out blocks for the exported NELBO (256)")
-    add_micro_batch_arg(p)
+    add_parallel_args(p)
     add_run_args(p, checkpoint_every=200, seed_help="weights, batches, times and masks")
     return p
 
