@@ -13,6 +13,8 @@ one-process throughput on the same cores.
 Communication is measured, not estimated: a DDP communication hook counts the
 gradient bytes all-reduced per step (student + discriminator, or the teacher),
 and a ring all-reduce moves 2(N−1)/N of that payload in and out of every rank.
+An FSDP row (``--fsdp``) shows the price of sharding: parameters are gathered
+for every forward pass (its traffic is not counted by the hook).
 On a GPU machine (``--device auto``) each process takes one GPU and N defaults
 to the GPU count.
 """
@@ -77,10 +79,10 @@ def build_task(job: str, opts: argparse.Namespace, ctx):
 def worker(opts: argparse.Namespace) -> None:
     from protein_didi.core import distributed
 
-    ctx = distributed.init(opts.device)
+    ctx = distributed.init(opts.device, fsdp=opts.fsdp)
     task, wrapped = build_task(opts.job, opts, ctx)
     counter = {"bytes": 0}
-    if ctx.distributed:
+    if ctx.distributed and not ctx.sharded:
         for module in wrapped:
             count_gradient_bytes(module, counter)
     for step in range(opts.warmup):  # teacher bank, allocator and thread pools warm up here
@@ -103,9 +105,10 @@ def worker(opts: argparse.Namespace) -> None:
 # -- driver ------------------------------------------------------------------------------------------------------
 
 
-def launch(opts: argparse.Namespace, job: str, nproc: int, threads: int) -> dict:
+def launch(opts: argparse.Namespace, job: str, nproc: int, threads: int, fsdp: bool = False) -> dict:
     out = Path(tempfile.mkdtemp()) / "result.json"
     script = [str(Path(__file__).resolve()), "--worker", "--job", job, "--json", str(out)]
+    script += ["--fsdp"] if fsdp else []
     script += ["--steps", str(opts.steps), "--warmup", str(opts.warmup), "--device", opts.device]
     script += ["--batch", str(opts.batch), "--group", str(opts.group)]
     if nproc == 1:
@@ -129,6 +132,7 @@ def main() -> None:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--job", default="distill", help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--fsdp", action="store_true", help=argparse.SUPPRESS)
     opts = p.parse_args()
     if opts.worker:
         worker(opts)
@@ -144,15 +148,18 @@ def main() -> None:
         base = launch(opts, job, 1, cores)
         per_core = launch(opts, job, 1, 1) if gpus == 0 else None
         par = launch(opts, job, nproc, max(1, cores // nproc))
+        sharded = launch(opts, job, nproc, max(1, cores // nproc), fsdp=True)
         samples = opts.batch if job == "distill" else opts.batch * 4
         payload = par["grad_bytes_per_step"]
         for label, r, n, threads in (
             ("1 process", base, 1, cores),
             ("1 process, 1 thread", per_core, 1, 1),
-            (f"{nproc} processes", par, nproc, max(1, cores // nproc)),
+            (f"{nproc} processes (DDP)", par, nproc, max(1, cores // nproc)),
+            (f"{nproc} processes (FSDP)", sharded, nproc, max(1, cores // nproc)),
         ):
             if r is None:
                 continue
+            measured = "FSDP" not in label  # FSDP gathers parameters every forward; not counted by the DDP hook
             rows.append({
                 "job": job,
                 "run": label,
@@ -160,8 +167,10 @@ def main() -> None:
                 "steps/s": round(r["steps_per_s"], 3),
                 "samples/s": round(r["steps_per_s"] * samples, 1),
                 "efficiency vs 1 process": round(r["steps_per_s"] / base["steps_per_s"], 2),
-                "grad all-reduce MB/step": round(payload / 1e6, 2) if n > 1 else 0.0,
-                "ring traffic per rank MB/step": round(2 * (n - 1) / n * payload / 1e6, 2) if n > 1 else 0.0,
+                "grad all-reduce MB/step": (round(payload / 1e6, 2) if n > 1 else 0.0) if measured else None,
+                "ring traffic per rank MB/step": (
+                    (round(2 * (n - 1) / n * payload / 1e6, 2) if n > 1 else 0.0) if measured else None
+                ),
             })  # fmt: skip
     write_results(
         "scaling",

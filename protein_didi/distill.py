@@ -19,7 +19,6 @@ discriminator RGAS needs) lands in OUT/model and loads with
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,9 @@ from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
 from protein_didi.core.distributed import DistributedError
 from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
-from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.loop import TrainingDiverged
 from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
-from protein_didi.core.train_cli import add_fsdp_arg, fail, start_parallel_run
+from protein_didi.core.train_cli import add_fsdp_arg, distill_run, fail, start_parallel_run, succeed
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
@@ -160,15 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
             save_json(out / "distill_config.json", info)
 
-        trainer = TRAINERS[args.method](teacher.model, teacher.schedule, prompts, config, export, ctx=ctx)
-        desc = f"distill {args.method}"
-        run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
+        distill_run(TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx)
     except (CheckpointError, ShardError, InvalidSequenceError, TrainingDiverged, DistributedError, ValueError) as err:
         return fail(err, ctx)
-    if ctx.is_main:
-        print(f"student written to {args.out / 'model'}", file=sys.stderr)
-    ctx.close()
-    return 0
+    return succeed(ctx, f"student written to {args.out / 'model'}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def main() -> int:
     module = importlib.import_module(f"protein_didi.{opts.module}")
     rank = int(os.environ.get("RANK", "0"))
     tasks = []
-    run_training = module.run_training
+    from protein_didi.core.loop import run_training
 
     def spy(task, *args, **kwargs):
         tasks.append(task)
@@ -51,7 +51,9 @@ def main() -> int:
         task.train_step = train_step
         return run_training(task, *args, **kwargs)
 
-    module.run_training = spy
+    for loaded in list(sys.modules.values()):  # wherever a CLI imported the loop from
+        if getattr(loaded, "__name__", "").startswith("protein_didi") and getattr(loaded, "run_training", None):
+            loaded.run_training = spy
     code = module.main(argv[split + 1 :])
     if code == 0 and "--fsdp" not in argv:  # FSDP ranks hold shards; train_state.pt has the full weights
         task = tasks[0]

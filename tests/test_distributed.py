@@ -202,3 +202,15 @@ def test_teacher_killed_on_two_processes_resumes_on_one_at_the_same_data_positio
     assert logged_steps(out) == list(range(8))
     assert max_diff(final_weights(out, "model"), final_weights(tmp_path / "single", "model")) < TOL
     assert np.isclose(json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["epoch"], 64 / 40)
+
+
+def test_a_checkpoint_that_does_not_fit_the_run_is_refused_in_one_line(teacher_dir, tmp_path, capsys):
+    args = [*distill_args(teacher_dir), "--steps", "2", "--out", str(tmp_path / "run")]
+    assert distill.main(args) == 0
+    state = torch.load(tmp_path / "run" / STATE_FILE, weights_only=False)
+    del state["task"]["student"]["mlm.lm_head.bias"]
+    torch.save(state, tmp_path / "run" / STATE_FILE)
+    capsys.readouterr()
+    assert distill.main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not fit this run" in err and "\n" not in err

@@ -86,7 +86,8 @@ class Context:
         return range(self.rank * share, (self.rank + 1) * share)
 
     def wrap(self, module: nn.Module, probe: Callable[[nn.Module], torch.Tensor] | None = None) -> nn.Module:
-        """``module`` in DistributedDataParallel (gradients averaged over ranks), or as is on one process.
+        """``module`` in DistributedDataParallel (gradients averaged over ranks), sharded in place with FSDP2 when
+        ``fsdp`` is set, or as is on one process.
 
         ``probe(module)`` runs a representative forward pass; parameters it never
         reaches (a discriminator's unused LM head, ESM's contact head) are frozen
@@ -158,7 +159,9 @@ class Context:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     def close(self) -> None:
+        """Leave the job once every rank is done (tearing down while a peer still talks can abort the process)."""
         if self.distributed and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 

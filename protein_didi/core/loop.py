@@ -77,7 +77,13 @@ def run_training(
         if not state_path.exists():
             raise CheckpointError(f"{state_path} is not visible on rank {ctx.rank}; put --out on a shared filesystem")
         state = load_state(state_path)
-        task.load_state_dict(state["task"])
+        try:
+            task.load_state_dict(state["task"])
+        except (KeyError, RuntimeError) as err:
+            reason = str(err).splitlines()[0][:200]
+            raise CheckpointError(
+                f"{state_path} does not fit this run ({reason}); use the same model and settings, or a new --out"
+            ) from None
         start, elapsed = int(state["step"]), float(state.get("elapsed_s", 0.0))
         if main:
             _truncate_metrics(metrics_path, start)

@@ -14,7 +14,12 @@ from pathlib import Path
 import torch
 
 from protein_didi.core import distributed
+from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.device import resolve_device
+from protein_didi.core.distill_base import DistillConfig, DistillTrainer, Exporter
+from protein_didi.core.distill_common import PromptSource
+from protein_didi.core.loop import run_training
+from protein_didi.core.schedule import NoiseSchedule
 
 
 def training_parser(prog: str, doc: str | None, data_help: str) -> argparse.ArgumentParser:
@@ -118,3 +123,27 @@ def fail(err: BaseException, ctx: distributed.Context | None = None) -> int:
     where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx is not None and ctx.distributed else ""
     print(f"error{where}: {err}", file=sys.stderr)
     return 2
+
+
+def distill_run(
+    trainer_cls: type[DistillTrainer],
+    teacher: Denoiser,
+    schedule: NoiseSchedule,
+    prompts: PromptSource,
+    config: DistillConfig,
+    export: Exporter,
+    args: argparse.Namespace,
+    ctx: distributed.Context,
+) -> None:
+    """Build the method's trainer and run it to ``--steps`` (from OUT's checkpoint with ``--resume``)."""
+    trainer = trainer_cls(teacher, schedule, prompts, config, export, ctx=ctx)
+    desc = f"distill {args.method}"
+    run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
+
+
+def succeed(ctx: distributed.Context, message: str) -> int:
+    """Rank 0 prints ``message``; leave the process group; exit code 0."""
+    if ctx.is_main:
+        print(message, file=sys.stderr)
+    ctx.close()
+    return 0

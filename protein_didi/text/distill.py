@@ -13,7 +13,6 @@ with its tokenizer (and DiDi-Instruct's discriminator, for RGAS) to OUT/model.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from protein_didi.core.checkpoint import CheckpointError, save_json
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
 from protein_didi.core.distributed import DistributedError
-from protein_didi.core.loop import TrainingDiverged, run_training
-from protein_didi.core.train_cli import fail, start_parallel_run
+from protein_didi.core.loop import TrainingDiverged
+from protein_didi.core.train_cli import distill_run, fail, start_parallel_run, succeed
 from protein_didi.text.data import TextCorpus, TextDataError
 from protein_didi.text.model import DiT
 from protein_didi.text.pretrained import load_model, save_model
@@ -70,12 +69,7 @@ def main_text(
             )
             save_json(out / "distill_config.json", info)
 
-        trainer = trainers[args.method](teacher.model, teacher.schedule, prompts, config, export, ctx=ctx)
-        desc = f"distill {args.method}"
-        run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
+        distill_run(trainers[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx)
     except (CheckpointError, TextDataError, TokenizerError, TrainingDiverged, DistributedError, ValueError) as err:
         return fail(err, ctx)
-    if ctx.is_main:
-        print(f"student written to {args.out / 'model'}", file=sys.stderr)
-    ctx.close()
-    return 0
+    return succeed(ctx, f"student written to {args.out / 'model'}")
