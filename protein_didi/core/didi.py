@@ -102,6 +102,8 @@ class DidiTrainer(DistillTrainer):
         roll = rollout_to(
             self.student, z1, fixed, self.schedule, cfg.student_nfe, tau_traj, gen, suppress, self.ctx.sharded
         )
+        # x needs its own no-grad pass at z_τ: D is updated on x before the student's gradient pass, which under
+        # DDP must run group by group inside its sync context (costs one forward of the N+1 per group)
         with torch.no_grad():
             x = sample_clean(self.student(roll.z_tau, tau_traj), roll.z_tau, mask_id, gen, suppress)
         x_teacher = self.bank.draw(key, self.group, cpu_gen).to(self.device)

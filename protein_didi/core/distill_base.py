@@ -51,12 +51,16 @@ class DistillConfig:
     group_size: int | None = None  # None: the whole batch is one group
 
     @property
+    def group(self) -> int:
+        """Samples per group (the whole batch unless ``group_size`` is set)."""
+        return self.group_size or self.batch_size
+
+    @property
     def groups(self) -> int:
         """Groups per step; each has its own generators, so the batch splits over processes group by group."""
-        size = self.group_size or self.batch_size
-        if size < 1 or self.batch_size % size:
-            raise ValueError(f"--batch-size {self.batch_size} is not a multiple of --group-size {size}")
-        return self.batch_size // size
+        if self.group < 1 or self.batch_size % self.group:
+            raise ValueError(f"--batch-size {self.batch_size} is not a multiple of --group-size {self.group}")
+        return self.batch_size // self.group
 
 
 Exporter = Callable[[Path, Denoiser, nn.Module, dict[str, Any]], None]
@@ -80,7 +84,7 @@ class DistillTrainer(ABC):
         device = device or ctx.device
         self.cfg, self.schedule, self.prompts, self.device, self.exporter = config, schedule, prompts, device, exporter
         self.ctx = ctx
-        self.group = config.group_size or config.batch_size
+        self.group = config.group
         self.my_groups = ctx.units(
             config.groups, "groups", fix="pick --batch-size / --group-size as a multiple of the process count"
         )

@@ -46,8 +46,10 @@ class NelboTeacherTask(OptimizerState):
         self.args, self.ctx, self.device = args, ctx, ctx.device
         # the architecture to export the averaged weights into (FSDP shards self.model in place); rank 0 only
         self.template = copy.deepcopy(self.model).cpu() if ctx.sharded and ctx.is_main else None
-        probe = read(0, 1).to(ctx.device)
-        self.wrapped = ctx.wrap(self.model, lambda net: net(probe, torch.full((1,), 0.5, device=ctx.device)))
+        # the probe (one example, only read under torchrun) finds parameters no forward pass reaches
+        self.wrapped = ctx.wrap(
+            self.model, lambda net: net(read(0, 1).to(ctx.device), torch.full((1,), 0.5, device=ctx.device))
+        )
         self.schedule = get_schedule(args.schedule)
         self.opt, self.sched = adamw_from_args(self.model.parameters(), args, floor=lr_floor)
         self.ema = EMA(self.model, args.ema)

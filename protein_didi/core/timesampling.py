@@ -50,15 +50,15 @@ class TimeSampler:
     def pdf(self, tau: torch.Tensor) -> torch.Tensor:
         return self._beta().log_prob(tau.double().cpu()).exp().to(tau)
 
-    def weights(self, tau: torch.Tensor, schedule: NoiseSchedule, group_size: int | None = None) -> torch.Tensor:
-        """ω(τ)/π(τ), normalised to mean 1 within each group of ``group_size`` (default: the batch), clipped.
+    def weights(self, tau: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
+        """ω(τ)/π(τ), normalised to mean 1 over ``tau`` and clipped at ``weight_clip``.
 
         Deviation from the paper: the raw ratio is unbounded at the ends of
         [0, 1] (ω ~ 1/τ, π → 0), so we self-normalise and clip it to keep the
         policy-gradient variance in check; the relative weighting is kept.
-        Normalising per group (like the rewards) keeps a weight independent of
-        how the groups of a step are spread over data-parallel processes.
+        DiDi-Instruct passes one group's τ at a time (like the rewards), so a
+        weight never depends on how the groups are spread over processes.
         """
         omega = schedule.weight(tau) if self.omega == "elbo" else torch.ones_like(tau)
-        w = (omega / self.pdf(tau).clamp_min(1e-8)).view(-1, group_size or tau.numel())
-        return (w / w.mean(dim=1, keepdim=True)).clamp(max=self.weight_clip).view(-1)
+        w = omega / self.pdf(tau).clamp_min(1e-8)
+        return (w / w.mean()).clamp(max=self.weight_clip)
