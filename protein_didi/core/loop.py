@@ -126,6 +126,7 @@ def run_training(
                     elapsed, clock = elapsed + now - clock, now
                     state = {"step": done, "task": task_state, "elapsed_s": elapsed, "world_size": ctx.world_size}
                     save_state(state_path, state)
+                    _write_curves(out)
     if main:
         save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
     if main or ctx.sharded:
@@ -140,3 +141,10 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < step]
     path.write_text("".join(line + "\n" for line in keep))
+
+
+def _write_curves(out: Path) -> None:
+    """``curves.png`` beside ``metrics.jsonl`` at every checkpoint (plotting is domain-agnostic and never raises)."""
+    from protein_didi.curves import write_curves  # lazy: matplotlib loads only when a checkpoint is written
+
+    write_curves(out)
