@@ -5,27 +5,39 @@ Names:
     ``student``       its DiDi-Instruct student (8-step)
     ``student-idlm``  its IDLM student
     ``dplm-150m``     DPLM-150M from the hub id ``airkingbd/dplm_150m`` (needs the weights)
+    ``antiberty``     AntiBERTy (BERT, 26 M parameters, antibodies; ≤ 510 residues), read from the
+                      installed ``antiberty`` package's files (``pip install -e .[antibody]``), no network
 A path may be given instead: a folder written by :func:`save_model`, or a
-``transformers`` ESM/DPLM folder (``config.json`` + weights).
+``transformers`` ESM/DPLM or BERT masked-LM folder (``config.json`` + weights, + ``vocab.txt`` for BERT).
+
+Model folders record a ``family``: ``esm`` (:class:`EsmDenoiser`; the default for
+folders written before families existed) or ``bert`` (:class:`BertDenoiser`,
+whose folder also keeps the model's vocabulary list and special tokens).
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import EsmConfig, EsmForMaskedLM
+from transformers import BertConfig, EsmConfig, EsmForMaskedLM
 
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
+from protein_didi.protein.hf_mlm import BertDenoiser, load_bert_folder
 from protein_didi.protein.model import EsmDenoiser
 
+ProteinDenoiser = EsmDenoiser | BertDenoiser
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 EMBEDDED = {"teacher": "teacher", "student": "student", "student-idlm": "student-idlm"}
 HUB_IDS = {"dplm-150m": "airkingbd/dplm_150m", "dplm-650m": "airkingbd/dplm_650m"}
+PACKAGED = {"antiberty": "AntiBERTy_md_smooth"}  # name → folder under the package's trained_models/
 FORMAT = "protein_didi/1"
+FAMILIES = ("esm", "bert")
 
 
 class ModelNotFoundError(CheckpointError):
@@ -36,7 +48,7 @@ class ModelNotFoundError(CheckpointError):
 class LoadedModel:
     """A denoiser plus what sampling needs to know about it."""
 
-    model: EsmDenoiser
+    model: ProteinDenoiser
     schedule: NoiseSchedule
     name: str
     info: dict[str, Any] = field(default_factory=dict)
@@ -46,32 +58,39 @@ class LoadedModel:
 
 def save_model(
     out_dir: str | Path,
-    model: EsmDenoiser,
+    model: ProteinDenoiser,
     schedule: NoiseSchedule,
     role: str,
     info: dict[str, Any] | None = None,
     extra_tensors: dict[str, dict[str, torch.Tensor]] | None = None,
     dtype: torch.dtype = torch.float16,
 ) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (half precision by default to keep the repo small)."""
+    """Write ``config.json`` + ``model.safetensors`` (half precision by default to keep the repo small).
+
+    Works for either family, so trainers export students without knowing which one they distilled.
+    """
     out = Path(out_dir)
+    family = getattr(model, "family", "esm")
+    if family not in FAMILIES:
+        raise ValueError(f"cannot save a model of family {family!r}; known: {FAMILIES}")
     weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.mlm.state_dict().items()}
     save_tensors(out / "model.safetensors", weights)
     for name, tensors in (extra_tensors or {}).items():
         save_tensors(
             out / f"{name}.safetensors", {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
         )
-    save_json(
-        out / "config.json",
-        {
-            "format": FORMAT,
-            "role": role,
-            "architecture": model.config.to_diff_dict() | {"model_type": "esm"},
-            "schedule": {"name": schedule.name, "eps": schedule.eps},
-            "extra": sorted(extra_tensors or {}),
-            "info": info or {},
-        },
-    )
+    cfg: dict[str, Any] = {
+        "format": FORMAT,
+        "family": family,
+        "role": role,
+        "architecture": model.config.to_diff_dict() | {"model_type": family},
+        "schedule": {"name": schedule.name, "eps": schedule.eps},
+        "extra": sorted(extra_tensors or {}),
+        "info": info or {},
+    }
+    if family == "bert":
+        cfg |= {"vocabulary": model.vocab, "special_tokens": model.special_tokens}
+    save_json(out / "config.json", cfg)
     return out
 
 
@@ -83,8 +102,21 @@ def resolve(name_or_path: str) -> str | Path:
     return name_or_path
 
 
+def packaged_folder(name: str) -> Path:
+    """The weights folder inside an installed package (found without importing it), or a one-line error."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(f"model '{name}' needs the {name} package; pip install -e .[antibody]")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "trained_models"
+    if not (folder / PACKAGED[name] / "config.json").is_file():
+        raise ModelNotFoundError(f"the {name} package at {folder.parent} has no weights; pip install -e .[antibody]")
+    return folder
+
+
 def load_model(name_or_path: str, device: torch.device | str = "cpu") -> LoadedModel:
     """Load a named model or a folder; one-line :class:`ModelNotFoundError` when weights are missing."""
+    if name_or_path in PACKAGED:
+        return _load_packaged(name_or_path, device)
     target = resolve(name_or_path)
     path = Path(target)
     if path.is_dir() and (path / "config.json").is_file():
@@ -102,14 +134,30 @@ def load_model(name_or_path: str, device: torch.device | str = "cpu") -> LoadedM
     if "/" in str(target) and not str(target).startswith((".", "/")):
         return _load_transformers(str(target), name_or_path, device)
     raise ModelNotFoundError(
-        f"no model '{name_or_path}': give teacher, student, student-idlm, dplm-150m or a checkpoint folder"
+        f"no model '{name_or_path}': give teacher, student, student-idlm, dplm-150m, antiberty or a checkpoint folder"
     )
 
 
-def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> LoadedModel:
+def _builder(path: Path, cfg: dict) -> Callable[[], ProteinDenoiser]:
+    """A factory of fresh (random) models of the folder's family and architecture: the model and D's backbone."""
+    family = cfg.get("family", "esm")
+    if family not in FAMILIES:
+        raise CheckpointError(f"{path}/config.json names unknown model family {family!r}; known: {FAMILIES}")
     try:
-        config = EsmConfig(**cfg["architecture"])
-        model = EsmDenoiser(config)
+        if family == "bert":
+            bert_config = BertConfig(**cfg["architecture"])
+            vocab, special_tokens = cfg["vocabulary"], cfg.get("special_tokens")
+            return lambda: BertDenoiser(bert_config, vocab, special_tokens)
+        esm = EsmConfig(**cfg["architecture"])
+        return lambda: EsmDenoiser(esm)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the model") from None
+
+
+def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> LoadedModel:
+    build = _builder(path, cfg)
+    try:
+        model = build()
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the model") from None
     state = load_tensors(path / "model.safetensors")
@@ -124,14 +172,27 @@ def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> 
     if "discriminator" in cfg.get("extra", []):
         from protein_didi.core.discriminator import Discriminator
 
-        disc = Discriminator(EsmDenoiser(config))
+        disc = Discriminator(build())
         disc.load_state_dict({k: v.float() for k, v in load_tensors(path / "discriminator.safetensors").items()})
         loaded.discriminator = disc.to(device).eval()
     return loaded
 
 
+def _load_packaged(name: str, device: torch.device | str) -> LoadedModel:
+    """A model shipped inside a pip package (AntiBERTy), read from its files; log-linear schedule."""
+    folder = packaged_folder(name)
+    model = load_bert_folder(folder / PACKAGED[name], vocab_file=folder / "vocab.txt")
+    info = {"source": f"{name} package ({folder / PACKAGED[name]})", "max_residues": model.max_residues}
+    return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, info)
+
+
 def _load_transformers(name_or_path: str, name: str, device: torch.device | str) -> LoadedModel:
-    """DPLM / ESM-2 masked LMs saved by ``transformers`` (local folder or hub id)."""
+    """ESM-2 / DPLM (local folder or hub id) or BERT-family (local folder) masked LMs saved by ``transformers``."""
+    local = Path(name_or_path)
+    if local.is_dir() and load_json(local / "config.json").get("model_type") == "bert":
+        model = load_bert_folder(local)
+        info = {"source": name_or_path, "max_residues": model.max_residues}
+        return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, info)
     try:
         mlm = EsmForMaskedLM.from_pretrained(name_or_path)
     except OSError as err:
