@@ -86,7 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--lr-disc", type=float, default=5e-6, help="didi: discriminator AdamW lr (paper: 5e-6)")
     opt.add_argument("--lr-fake", type=float, default=None, help="idlm: fake-model lr (default: --lr-student)")
     opt.add_argument("--fake-updates", type=int, default=1, help="idlm: fake-model steps per student step (1)")
-    opt.add_argument("--ema", type=float, default=0.9999, help="student EMA decay (paper 0.9999; short runs: 0.99)")
+    opt.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="linear lr warm-up updates for each network, then linear decay to 0 "
+        "(default: 10%% of that network's updates; paper: 1,000 of 10,000)",
+    )
+    opt.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay, both networks (0.01)")
+    opt.add_argument(
+        "--ema",
+        type=float,
+        default=0.9999,
+        help="student EMA decay (paper 0.9999); bias-corrected, so short runs average their own updates",
+    )
     opt.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip for both networks")
     opt.add_argument("--reward-clip", type=float, default=5.0, help="clip normalised rewards to ±this")
     opt.add_argument("--disc-warmup", type=int, default=100, help="iterations training only D (student frozen)")
@@ -109,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> DistillConfig:
     common = dict(
-        student_nfe=args.student_nfe, batch_size=args.batch_size, lr_student=args.lr_student, ema=args.ema,
-        grad_clip=args.grad_clip, teacher_nfe=args.teacher_nfe, bank_size=args.bank_size, seed=args.seed,
-        group_size=args.group_size,
+        student_nfe=args.student_nfe, batch_size=args.batch_size, steps=args.steps, lr_student=args.lr_student,
+        warmup=args.warmup, weight_decay=args.weight_decay, ema=args.ema, grad_clip=args.grad_clip,
+        teacher_nfe=args.teacher_nfe, bank_size=args.bank_size, seed=args.seed, group_size=args.group_size,
     )  # fmt: skip
     if args.method == "idlm":
         return IdlmConfig(**common, lr_aux=args.lr_fake or args.lr_student, fake_updates=args.fake_updates)
@@ -159,10 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
             save_json(out / "distill_config.json", info)
 
-        distill_run(TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx)
+        summary = distill_run(
+            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx
+        )
     except (CheckpointError, ShardError, InvalidSequenceError, TrainingDiverged, DistributedError, ValueError) as err:
         return fail(err, ctx)
-    return succeed(ctx, f"student written to {args.out / 'model'}")
+    return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,26 @@ def synthetic_data(tmp_path):
     root = tmp_path / "data"
     write_synthetic_data(root)
     return root
+
+
+@pytest.fixture
+def same_state():
+    """``same_state(a, b)`` asserts two (nested) training states are identical, tensor by tensor."""
+    return assert_same_state
+
+
+def assert_same_state(a, b, path: str = "state") -> None:
+    """Recursively: tensors ``torch.equal``, everything else ``==`` (wall-clock entries skipped)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), f"{path} differs"
+    elif isinstance(a, dict):
+        keys = {k for k in a if k not in ("seconds", "elapsed_s")}
+        assert keys == {k for k in b if k not in ("seconds", "elapsed_s")}, f"{path}: keys differ"
+        for k in keys:
+            assert_same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{path}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"

@@ -2,12 +2,11 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from protein_didi.core.didi import DidiConfig, DidiTrainer, normalize_rewards
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.loop import TrainingDiverged, run_training
-from protein_didi.core.rgas import RGASConfig, rgas_sample
-from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.core.timesampling import TimeSampler
 from protein_didi.protein.alphabet import ALPHABET
@@ -56,7 +55,7 @@ def test_time_sampler_and_importance_weights():
     pdf = 30 * t * (1 - t) ** 4  # Beta(2, 5)
     raw = (1 / t) / pdf  # ω(t)/π(t) with ω = 1/t for the log-linear schedule
     assert torch.allclose(ts.pdf(t), pdf, rtol=1e-5)
-    assert torch.allclose(ts.weights(t, sched), (raw / raw.mean()).clamp(max=10), rtol=1e-4)
+    assert torch.allclose(ts.weights(t, sched), raw / raw.mean(), rtol=1e-4)  # none above √3 × the mean
     assert torch.allclose(TimeSampler("uniform", omega="one").weights(t, sched), torch.ones(3))
     assert TimeSampler.default_for_nfe(8) == "beta25" and TimeSampler.default_for_nfe(32) == "beta52"
 
@@ -97,6 +96,79 @@ def test_discriminator_warmup_freezes_student(tiny_model):
     assert "s_grad_norm" not in metrics
 
 
+def test_importance_weights_are_truncated_at_sqrt_group_size():
+    """Self-normalised weights of a group of 8 can never exceed 8, so the truncation must bind below that."""
+    sched, ts = LogLinearSchedule(), TimeSampler("beta25")
+    tau = torch.tensor([0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.35, 0.9])  # one rare large τ: raw ratio ~10⁴× the rest
+    raw = sched.weight(tau) / ts.pdf(tau)
+    assert (raw / raw.mean()).max() > 7.5  # untruncated, one draw would take ~95 % of the group's weight
+    w = ts.weights(tau, sched)
+    assert torch.allclose(w, (raw / raw.mean()).clamp(max=8**0.5), rtol=1e-5)  # truncated at √n × the mean
+    assert w.max().item() == pytest.approx(8**0.5) and w.mean().item() < 0.5  # a dominated group weighs less
+
+
+def test_discriminator_loss_is_per_position_bce():
+    """Eq. 17: BCE per position of the reward region, averaged; not one BCE on the mean logit."""
+    from protein_didi.core.discriminator import per_position_bce
+
+    tokens = torch.tensor([[0, 32, 32, 5, 2]])  # <cls> [MASK] [MASK] residue <eos>
+    generated = torch.tensor([[False, True, True, True, False]])
+    logits = torch.tensor([[9.0, 3.0, -1.0, 7.0, 9.0]])
+    want = 0.5 * (F.softplus(-torch.tensor(3.0)) + F.softplus(torch.tensor(1.0)))  # −log σ(l) on the masked two
+    assert per_position_bce(logits, tokens, generated, 32, is_student=True).item() == pytest.approx(want.item())
+    want_t = 0.5 * (F.softplus(torch.tensor(3.0)) + F.softplus(-torch.tensor(1.0)))  # −log(1 − σ(l))
+    assert per_position_bce(logits, tokens, generated, 32, is_student=False).item() == pytest.approx(want_t.item())
+
+
+ALA = ALPHABET.esm.get_idx("A")
+
+
+def _alanine_prob(model) -> float:
+    z = ALPHABET.masked_template([12] * 2)
+    with torch.no_grad():
+        return model(z, torch.ones(2))[:, 1:-1, ALA].exp().mean().item()
+
+
+def test_policy_gradient_moves_the_student_away_from_high_reward(tiny_model, monkeypatch):
+    """R = log q_student/q_teacher: samples D scores high are the student's excess, so their probability must fall.
+
+    A stub reward that calls alanine-rich samples student-like must lower the student's alanine probability.
+    """
+    trainer, _ = make_trainer(tiny_model, kl_weight=0.0, entropy_weight=0.0, lr_student=3e-3, batch_size=8)
+    generated_ala = lambda z, t, generated: ((z == ALA) & generated).float().sum(-1)  # noqa: E731
+    monkeypatch.setattr(trainer.disc, "reward", generated_ala)
+    before = _alanine_prob(trainer.student)
+    for step in range(6):
+        trainer.train_step(step)
+    after = _alanine_prob(trainer.student)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_forward_kl_pulls_the_student_towards_the_teacher(tiny_model):
+    """With a zero reward only the KL term acts: a student pushed off the teacher must come back."""
+    trainer, _ = make_trainer(tiny_model, entropy_weight=0.0, kl_weight=1.0, lr_student=3e-3)
+    with torch.no_grad():
+        trainer.student.mlm.lm_head.bias[ALA] -= 3.0
+    trainer.disc.reward = lambda z, t, generated: torch.zeros(z.shape[0])
+    teacher_p, before = _alanine_prob(trainer.teacher), _alanine_prob(trainer.student)
+    for step in range(4):
+        trainer.train_step(step)
+    after = _alanine_prob(trainer.student)
+    assert before < after < teacher_p * 1.5, (before, after, teacher_p)
+
+
+def test_score_uses_the_distribution_the_sampler_draws_from(tiny_model):
+    """Tokens are drawn with non-standard residues suppressed; the score must renormalise the same way."""
+    from protein_didi.core.sampler import without_suppressed
+
+    trainer, _ = make_trainer(tiny_model)
+    z = ALPHABET.masked_template([12])
+    log_p = without_suppressed(trainer.student(z, torch.ones(1)), trainer.prompts.suppress)
+    total = log_p[0, 1:-1].exp().sum(-1)
+    assert torch.allclose(total, torch.ones_like(total), atol=1e-5)
+    assert log_p[0, 1:-1][:, list(ALPHABET.nonstandard_ids)].exp().max() < 1e-12
+
+
 @pytest.mark.parametrize(
     "ablation",
     [
@@ -114,44 +186,90 @@ def test_ablations_run(tiny_model, ablation):
     assert all(v == v for v in metrics.values())  # no NaN
 
 
-def test_rgas_with_one_candidate_and_no_tilt_equals_ancestral(tiny_model):
-    disc = Discriminator(tiny_model).eval()
-    z = ALPHABET.masked_template([14, 14, 14])
-    fixed = ALPHABET.special_positions(z)
-    cfg = SamplerConfig(6, suppress=ALPHABET.nonstandard_ids)
-    plain = ancestral_sample(tiny_model, z, fixed, LogLinearSchedule(), cfg, torch.Generator().manual_seed(5))
-    guided = rgas_sample(
-        tiny_model,
-        disc,
-        z,
-        fixed,
-        LogLinearSchedule(),
-        RGASConfig(cfg, guidance_start=0.0, guidance_end=0.0, candidates=1),
-        torch.Generator().manual_seed(5),
-    )
-    assert torch.equal(plain, guided)
+def _plays(trainer, steps=range(12)):
+    return [trainer._play(s, 0, trainer.prompts.draw_key(s)) for s in steps]
 
 
-def test_rgas_guided_sampling_is_valid(tiny_model):
-    disc = Discriminator(tiny_model).eval()
-    z = ALPHABET.masked_template([14, 14])
-    fixed = ALPHABET.special_positions(z)
-    out = rgas_sample(
-        tiny_model, disc, z, fixed, LogLinearSchedule(), RGASConfig(SamplerConfig(4)), torch.Generator().manual_seed(0)
-    )
-    assert not (out == ALPHABET.mask_id).any() and torch.equal(out[fixed], z[fixed])
-    assert RGASConfig(SamplerConfig(8)).guidance(0) == 30.0 and RGASConfig(SamplerConfig(8)).guidance(3) == 40.0
-    assert RGASConfig(SamplerConfig(8)).guidance(4) == 0.0 and RGASConfig(SamplerConfig(8)).num_candidates(4) == 4
+def test_ablation_score_decompose_rolls_out_from_all_mask(tiny_model):
+    on = _plays(make_trainer(tiny_model)[0])
+    off = _plays(make_trainer(tiny_model, score_decompose=False)[0])
+    assert all(len(p.roll.states) == 0 and torch.all(p.tau_traj == 1) for p in off)
+    assert any(len(p.roll.states) > 0 for p in on) and all(torch.all(p.tau_traj < 1) for p in on)
 
 
-def test_resume_is_exact(tiny_model, tmp_path, monkeypatch):
+def test_ablation_coupled_time(tiny_model):
+    on = _plays(make_trainer(tiny_model)[0])
+    off = _plays(make_trainer(tiny_model, coupled_time=False)[0])
+    assert all(torch.equal(p.tau, p.tau_d) for p in on)
+    assert all(not torch.equal(p.tau, p.tau_d) for p in off)
+
+
+def test_ablation_time_distribution(tiny_model):
+    beta25 = torch.cat([p.tau for p in _plays(make_trainer(tiny_model)[0], range(30))])
+    uniform = torch.cat([p.tau for p in _plays(make_trainer(tiny_model, time_dist="uniform")[0], range(30))])
+    assert beta25.mean() < 0.36 < 0.40 < uniform.mean()  # Beta(2,5) mean 2/7; U(0,1) mean 1/2 (120 draws each)
+
+
+def _pg_loss(trainer, reward):
+    play = trainer._play(0, 0, trainer.prompts.draw_key(0))
+    parts = {"pg_loss": [], "kl": [], "entropy": []}
+    with torch.no_grad():
+        trainer._student_loss(play, reward, parts)
+    return parts["pg_loss"][0]
+
+
+def test_ablation_grouped_norm(tiny_model):
+    """Normalised rewards ignore a constant shift and scale of R; raw rewards do not."""
+    r = torch.tensor([0.3, -1.0, 2.0, 0.5])
+    normed, _ = make_trainer(tiny_model)
+    assert _pg_loss(normed, r) == pytest.approx(_pg_loss(normed, 3 * r + 1.0), rel=1e-4)
+    raw, _ = make_trainer(tiny_model, grouped_norm=False)
+    assert _pg_loss(raw, r) != pytest.approx(_pg_loss(raw, 3 * r + 1.0), rel=1e-2)
+
+
+def test_ablation_omega_and_regularisers(tiny_model):
+    tau = torch.tensor([0.1, 0.2, 0.4, 0.6])
+    sched = LogLinearSchedule()
+    elbo, _ = make_trainer(tiny_model)
+    one, _ = make_trainer(tiny_model, omega="one")
+    assert not torch.allclose(elbo.times.weights(tau, sched), one.times.weights(tau, sched))
+    pdf = one.times.pdf(tau)
+    assert torch.allclose(one.times.weights(tau, sched), ((1 / pdf) / (1 / pdf).mean()).clamp(max=2.0), rtol=1e-4)
+    with_reg = make_trainer(tiny_model)[0].train_step(0)
+    without = make_trainer(tiny_model, kl_weight=0.0, entropy_weight=0.0)[0].train_step(0)
+    assert with_reg["loss"] != pytest.approx(with_reg["pg_loss"])
+    assert without["loss"] == pytest.approx(without["pg_loss"])
+
+
+def test_warmup_longer_than_the_run_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="student would never train"):
+        make_trainer(tiny_model, steps=50, disc_warmup=50)
+
+
+def test_learning_rates_warm_up_then_decay_linearly(tiny_model):
+    trainer, _ = make_trainer(tiny_model, steps=10, warmup=2, disc_warmup=0)
+    lrs = []
+    for step in range(10):
+        trainer.train_step(step)
+        lrs.append(trainer.opt_student.param_groups[0]["lr"])
+    base = trainer.cfg.lr_student
+    # the rate for update s: (s + 1)/2 during the 2-update warm-up, then (10 − s)/8, reaching 0 at the end
+    factor = [(s + 1) / 2 if s < 2 else (10 - s) / 8 for s in range(1, 11)]
+    assert lrs == pytest.approx([base * f for f in factor])
+    assert trainer.opt_student.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_resume_is_exact(tiny_model, tmp_path, monkeypatch, same_state):
+    """Interrupted and resumed = uninterrupted: metrics, every tensor of the state (student, EMA, D, optimisers,
+    schedules) and the exported weights."""
+
     def losses(run):
         return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
-    trainer, _ = make_trainer(tiny_model)
-    run_training(trainer, tmp_path / "full", 4, checkpoint_every=2, show_progress=False)
+    full, full_export = make_trainer(tiny_model, steps=4, warmup=2)
+    run_training(full, tmp_path / "full", 4, checkpoint_every=2, show_progress=False)
 
-    trainer, _ = make_trainer(tiny_model)
+    trainer, _ = make_trainer(tiny_model, steps=4, warmup=2)
     original = DidiTrainer.train_step
 
     def crash(self, step):
@@ -163,9 +281,13 @@ def test_resume_is_exact(tiny_model, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_training(trainer, tmp_path / "part", 4, checkpoint_every=2, show_progress=False)
     monkeypatch.setattr(DidiTrainer, "train_step", original)
-    trainer, _ = make_trainer(tiny_model)
-    run_training(trainer, tmp_path / "part", 4, resume=True, checkpoint_every=2, show_progress=False)
+    resumed, resumed_export = make_trainer(tiny_model, steps=4, warmup=2)
+    run_training(resumed, tmp_path / "part", 4, resume=True, checkpoint_every=2, show_progress=False)
     assert losses(tmp_path / "full") == losses(tmp_path / "part")
+    same_state(full.state_dict(), resumed.state_dict())
+    same_state(full_export["student"].state_dict(), resumed_export["student"].state_dict(), "exported student")
+    same_state(full_export["disc"].state_dict(), resumed_export["disc"].state_dict(), "exported D")
+    assert full.ema.num_updates == 4 and full_export["info"]["exported_moved_from_teacher"] > 0
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_model, tmp_path, monkeypatch):

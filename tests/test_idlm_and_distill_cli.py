@@ -21,6 +21,7 @@ def make_idlm(model, **overrides):
             "lr_student": 1e-3,
             "lr_aux": 1e-3,
             "ema": 0.5,
+            "steps": 6,
             **overrides,
         }
     )
@@ -47,8 +48,32 @@ def test_idlm_step_trains_fake_and_changes_student(tiny_model):
     assert metrics["fake_loss"] > 0 and abs(metrics["idlm_loss"]) < 1.0  # fake ≈ teacher after one step
 
 
-def test_idlm_resume_is_exact(tiny_model, tmp_path, monkeypatch):
-    run_training(make_idlm(tiny_model), tmp_path / "full", 4, checkpoint_every=2, show_progress=False)
+ALA = ALPHABET.esm.get_idx("A")
+
+
+def _alanine_prob(model) -> float:
+    z = ALPHABET.masked_template([12] * 2)
+    with torch.no_grad():
+        return model(z, torch.ones(2))[:, 1:-1, ALA].exp().mean().item()
+
+
+def test_idlm_moves_the_student_towards_the_teacher(tiny_model):
+    """A student (and its fake model) pushed off the teacher on one residue must move back towards it."""
+    trainer = make_idlm(tiny_model, lr_student=3e-3, lr_aux=0.0)  # frozen fake: the student's starting point
+    with torch.no_grad():
+        for net in (trainer.student, trainer.aux):
+            net.mlm.lm_head.bias[ALA] -= 3.0
+    teacher_p, before = _alanine_prob(trainer.teacher), _alanine_prob(trainer.student)
+    for step in range(6):
+        trainer.train_step(step)
+    after = _alanine_prob(trainer.student)
+    assert before < after < teacher_p * 1.5, (before, after, teacher_p)
+    assert after > 2 * before
+
+
+def test_idlm_resume_is_exact(tiny_model, tmp_path, monkeypatch, same_state):
+    full = make_idlm(tiny_model)
+    run_training(full, tmp_path / "full", 4, checkpoint_every=2, show_progress=False)
     original = IdlmTrainer.train_step
 
     def crash(self, step):
@@ -60,9 +85,11 @@ def test_idlm_resume_is_exact(tiny_model, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_training(make_idlm(tiny_model), tmp_path / "part", 4, checkpoint_every=2, show_progress=False)
     monkeypatch.setattr(IdlmTrainer, "train_step", original)
-    run_training(make_idlm(tiny_model), tmp_path / "part", 4, resume=True, checkpoint_every=2, show_progress=False)
+    resumed = make_idlm(tiny_model)
+    run_training(resumed, tmp_path / "part", 4, resume=True, checkpoint_every=2, show_progress=False)
     read = lambda run: (run / "metrics.jsonl").read_text()  # noqa: E731
     assert read(tmp_path / "full") == read(tmp_path / "part")
+    same_state(full.state_dict(), resumed.state_dict())  # student, fake model, EMA, optimisers, schedules
 
 
 @pytest.mark.parametrize("method", ["didi", "idlm"])
@@ -112,3 +139,27 @@ def test_distill_cli_bad_inputs(tmp_path, capsys):
     assert "not a prepared data directory" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         distill_main(["--teacher", "teacher", "--out", str(tmp_path / "o"), "--lengths", "ten"])
+
+
+def test_default_flags_export_a_student_that_moved(tiny_model, tmp_path, capsys):
+    """Paper defaults (EMA 0.9999, D warm-up) on a short run must not export a near-copy of the teacher."""
+    save_model(tmp_path / "teacher", tiny_model, LogLinearSchedule(), "teacher", {"max_residues": 64})
+    out = tmp_path / "run"
+    base = ["--teacher", str(tmp_path / "teacher"), "--out", str(out), "--lengths", "10", "--batch-size", "2"]
+    small = ["--bank-size", "4", "--teacher-nfe", "4", "--student-nfe", "4", "--device", "cpu"]
+    # a D warm-up as long as the run would leave the student untrained: refused before any work
+    assert distill_main([*base, *small, "--steps", "3", "--disc-warmup", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "student would never train" in err and err.count("\n") == 1 and not out.exists()
+    assert distill_main([*base, *small, "--steps", "6", "--disc-warmup", "3", "--lr-student", "1e-3"]) == 0
+    assert "moved" in capsys.readouterr().err
+    info = json.loads((out / "distill_config.json").read_text())
+    assert info["ema"] == 0.9999 and info["ema_updates"] == 3
+    # bias-corrected: the export is an average of the 3 trained iterates, at least a third of the way to the last
+    assert info["exported_moved_from_teacher"] > 0.3 * info["raw_student_moved_from_teacher"] > 0
+    student, teacher = load_model(str(out / "model")), tiny_model
+    moved = max(
+        (a.float() - b).abs().max().item()
+        for a, b in zip(student.model.state_dict().values(), teacher.state_dict().values(), strict=True)
+    )
+    assert moved > 1e-3  # far above the fp16 export's rounding of unchanged weights

@@ -92,3 +92,51 @@ def test_same_seed_same_samples(tiny_model):
     a = ancestral_sample(tiny_model, z, fixed, LogLinearSchedule(), cfg, torch.Generator().manual_seed(3))
     b = ancestral_sample(tiny_model, z, fixed, LogLinearSchedule(), cfg, torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and not (a == ALPHABET.mask_id).any()
+
+
+class Uniform:
+    """Predicts every clean token with equal probability: only the schedule decides what gets revealed."""
+
+    mask_id, vocab_size, time_conditioned = MASK, K, False
+
+    def __call__(self, tokens, t):
+        return subs_log_probs(torch.zeros(*tokens.shape, K), tokens, MASK)
+
+
+def test_masked_fraction_follows_the_schedule_step_by_step():
+    """After step n the masked fraction is (1 − α(tₙ))/(1 − α(1)), within a binomial tolerance.
+
+    Catches a sampler that reveals too much or too little per step (e.g. everything at the first step,
+    which would make every NFE behave like NFE = 1).
+    """
+    schedule, steps = LogLinearSchedule(), 8
+    z = torch.full((64, 100), MASK)
+    fixed = torch.zeros_like(z, dtype=torch.bool)
+    fractions = []
+    ancestral_sample(
+        Uniform(),
+        z,
+        fixed,
+        schedule,
+        SamplerConfig(steps),
+        torch.Generator().manual_seed(0),
+        callback=lambda n, total, zz: fractions.append((zz == MASK).double().mean().item()),
+    )
+    ts = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+    expected = (schedule.mask_prob(ts) / schedule.mask_prob(ts[:1])).tolist()[1:]
+    n = z.numel()
+    for got, want in zip(fractions, expected, strict=True):
+        sigma = (max(want * (1 - want), 1e-12) / n) ** 0.5
+        assert abs(got - want) <= 5 * sigma + 1e-9, (fractions, expected)
+    assert fractions[-1] == 0.0
+
+
+def test_another_seed_gives_other_samples(tiny_model):
+    from protein_didi.protein.alphabet import ALPHABET
+
+    z = ALPHABET.masked_template([20, 20])
+    fixed = ALPHABET.special_positions(z)
+    cfg = SamplerConfig(6)
+    a = ancestral_sample(tiny_model, z, fixed, LogLinearSchedule(), cfg, torch.Generator().manual_seed(3))
+    b = ancestral_sample(tiny_model, z, fixed, LogLinearSchedule(), cfg, torch.Generator().manual_seed(4))
+    assert (a != b).float().mean() > 0.5  # random weights: most positions differ between independent draws

@@ -5,12 +5,16 @@ Each step:
      (z_τ), then jump to a clean x ~ p_ν(· | z_τ)  — the score decomposition (eq. 9);
   2. take teacher samples x' of the same shape (a seeded bank generated once);
   3. corrupt x and x' at the same τ (coupled time) and update the discriminator
-     D_λ with balanced BCE (eq. 8);
+     D_λ with balanced BCE (eq. 8), per position over the reward region (eq. 17);
   4. reward R = mean masked-position logit of D (eq. 6), normalised within each
      group (eq. 7) and clipped; update the student with the policy gradient
      E[ ω(τ)/π(τ) · R̃ · ∇(log P_ν(z_τ | m) + log p_ν(x | z_τ)) ] (eq. 5 + 9),
      plus forward KL(p_θ ‖ p_ν) and an entropy bonus at z_1 and z_τ (App. E.5).
-During the first ``disc_warmup`` steps only D learns (student frozen).
+     Scores, KL and entropy use the distributions the sampler really draws from
+     (suppressed tokens, e.g. non-standard residues, renormalised away).
+During the first ``disc_warmup`` steps only D learns (student frozen). Both
+networks use AdamW (weight decay 0.01) with linear warm-up then linear decay
+(App. D.4, E.9); the exported student is a bias-corrected EMA (core/ema.py).
 
 Every component can be switched off for ablations (``DidiConfig``).
 """
@@ -23,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from protein_didi.core.discriminator import Discriminator, mean_masked_logit
+from protein_didi.core.discriminator import Discriminator, mean_masked_logit, per_position_bce
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
 from protein_didi.core.distill_common import Rollout, rollout_to, sample_clean
 from protein_didi.core.masking import corrupt
+from protein_didi.core.sampler import without_suppressed
 from protein_didi.core.timesampling import TimeSampler
 
 
@@ -90,6 +94,15 @@ class DidiTrainer(DistillTrainer):
     def build_aux(self, teacher_copy: nn.Module) -> Discriminator:
         return Discriminator(teacher_copy)
 
+    def student_updates(self) -> int:
+        return self.cfg.steps - self.cfg.disc_warmup  # the student is frozen during D's warm-up
+
+    def no_student_updates_reason(self) -> str:
+        return (
+            f"--disc-warmup {self.cfg.disc_warmup} ≥ --steps {self.cfg.steps}: the student would never train and "
+            "the export would be the teacher; lower --disc-warmup or raise --steps"
+        )
+
     # -- one iteration ---------------------------------------------------------------------------------------------
     def _play(self, step: int, group: int, key: Hashable) -> Play:
         """Step 1–3 inputs for one group: student sample via its own trajectory, teacher sample, both corrupted at τ."""
@@ -114,13 +127,15 @@ class DidiTrainer(DistillTrainer):
 
     def _student_loss(self, play: Play, reward: torch.Tensor, out: dict[str, list[float]]) -> torch.Tensor:
         """Eq. 5 + 9 for one group: ω/π · R̃ · ∇(log P_ν(z_τ | m) + log p_ν(x | z_τ)), plus KL and entropy."""
-        cfg, mask_id, roll = self.cfg, self.teacher.mask_id, play.roll
+        cfg, mask_id, roll, suppress = self.cfg, self.teacher.mask_id, play.roll, self.prompts.suppress
         shaped = normalize_rewards(reward, self.group, cfg.norm_eps) if cfg.grouped_norm else reward
         shaped = shaped.clamp(-cfg.reward_clip, cfg.reward_clip)
         weight = self.times.weights(play.tau_d, self.schedule)
 
         states, times = [*roll.states, roll.z_tau], [*roll.times, play.tau_traj]
         log_p = self.student_ddp(torch.cat(states), torch.cat(times)).view(len(states), *play.z1.shape, -1)
+        # the roll-out drew tokens with suppressed ones renormalised away: score under that same distribution
+        log_p = without_suppressed(log_p, suppress)
         # score per generated position, so lengths weigh equally
         path_lp = sum(
             (lp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) * rev).sum(-1)
@@ -134,7 +149,7 @@ class DidiTrainer(DistillTrainer):
         # regularisers at both decomposition steps: z_1 (all masked) and z_τ
         with torch.no_grad():
             t_reg = torch.cat([torch.ones_like(play.tau), play.tau_traj])
-            log_p_teacher = self.teacher(torch.cat([play.z1, roll.z_tau]), t_reg)
+            log_p_teacher = without_suppressed(self.teacher(torch.cat([play.z1, roll.z_tau]), t_reg), suppress)
         reg_where = torch.cat([play.z1 == mask_id, roll.z_tau == mask_id]) & play.generated.repeat(2, 1)
         kl, entropy = forward_kl_and_entropy(log_p_teacher, torch.cat([log_p[0], log_p[-1]]), reg_where)
         for name, value in (("pg_loss", pg_loss), ("kl", kl), ("entropy", entropy)):
@@ -150,18 +165,20 @@ class DidiTrainer(DistillTrainer):
         generated = torch.cat([p.generated for p in plays])
 
         # 3. update D with balanced BCE on this rank's groups in one forward (DDP averages over ranks)
-        both = torch.cat([z_student, *(p.z_teacher for p in plays)])
+        z_teacher = torch.cat([p.z_teacher for p in plays])
+        both = torch.cat([z_student, z_teacher])
         d_stats: dict[str, torch.Tensor] = {}
 
         def d_loss() -> torch.Tensor:
             logits = self.aux_ddp(both, tau_d.repeat(2))
+            l_s, l_t = logits.chunk(2)
             r_s, r_t = mean_masked_logit(logits, both, generated.repeat(2, 1), mask_id).chunk(2)
             d_stats.update(r_s=r_s.detach(), r_t=r_t.detach())
-            ones, zeros = torch.ones_like(r_s), torch.zeros_like(r_t)
-            return F.binary_cross_entropy_with_logits(r_s, ones) + F.binary_cross_entropy_with_logits(r_t, zeros)
+            bce_s = per_position_bce(l_s, z_student, generated, mask_id, is_student=True)
+            return bce_s + per_position_bce(l_t, z_teacher, generated, mask_id, is_student=False)
 
         metrics: dict[str, float] = {}
-        metrics["d_grad_norm"], metrics["d_loss"] = self.update(self.opt_aux, self.disc, self.aux_ddp, [d_loss])
+        metrics["d_grad_norm"], metrics["d_loss"] = self.update_aux([d_loss])
         r_s, r_t = d_stats["r_s"], d_stats["r_t"]
         metrics["d_acc"] = 0.5 * ((r_s > 0).float().mean() + (r_t < 0).float().mean()).item()
 
@@ -171,8 +188,7 @@ class DidiTrainer(DistillTrainer):
         parts: dict[str, list[float]] = {"pg_loss": [], "kl": [], "entropy": []}
         losses = [functools.partial(self._student_loss, p, r, parts) for p, r in zip(plays, rewards, strict=True)]
         if step >= cfg.disc_warmup:
-            metrics["s_grad_norm"], _ = self.update(self.opt_student, self.student, self.student_ddp, losses)
-            self.ema.update(self.student)
+            metrics["s_grad_norm"], _ = self.update_student(losses)
         else:  # D warm-up: the student stays frozen; its loss terms are still logged
             with torch.no_grad():
                 for loss_fn in losses:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -64,6 +65,17 @@ class Discriminator(nn.Module):
         return mean_masked_logit(self(tokens, t, soft_tokens), tokens, generated, self.mask_id)
 
 
+def reward_region(tokens: torch.Tensor, generated: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """(B, L) bool: the masked generated positions, or all generated ones in a sequence with none masked."""
+    region = (tokens == mask_id) & generated
+    return torch.where(region.any(-1, keepdim=True), region, generated)
+
+
+def region_mean(values: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """(B,) mean of per-position ``values`` over ``region``."""
+    return (values * region).sum(-1) / region.sum(-1).clamp_min(1)
+
+
 def mean_masked_logit(
     logits: torch.Tensor, tokens: torch.Tensor, generated: torch.Tensor, mask_id: int
 ) -> torch.Tensor:
@@ -72,6 +84,19 @@ def mean_masked_logit(
     Separate from :meth:`Discriminator.reward` so a data-parallel wrapper's
     forward can produce the logits (gradients then synchronise across ranks).
     """
-    region = (tokens == mask_id) & generated
-    region = torch.where(region.any(-1, keepdim=True), region, generated)
-    return (logits * region).sum(-1) / region.sum(-1).clamp_min(1)
+    return region_mean(logits, reward_region(tokens, generated, mask_id))
+
+
+def per_position_bce(
+    logits: torch.Tensor, tokens: torch.Tensor, generated: torch.Tensor, mask_id: int, is_student: bool
+) -> torch.Tensor:
+    """Balanced-BCE half for one side (eq. 8 in the per-position form of eq. 17), mean over the batch.
+
+    Each position of the reward region is its own classification, so the
+    optimal per-position logit is that position's log density ratio, and the
+    reward R (their mean, eq. 6) is a mean of calibrated log-ratios — which a
+    BCE on the mean logit would not guarantee.
+    """
+    target = torch.full_like(logits, 1.0 if is_student else 0.0)
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return region_mean(loss, reward_region(tokens, generated, mask_id)).mean()

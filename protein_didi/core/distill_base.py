@@ -28,9 +28,9 @@ from torch import Tensor, nn
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.distill_common import PromptSource, TeacherBank
 from protein_didi.core.distributed import SINGLE, Context
-from protein_didi.core.ema import EMA
+from protein_didi.core.ema import EMA, relative_distance
 from protein_didi.core.loop import step_seed
-from protein_didi.core.optim import backward_mean, clip_and_step
+from protein_didi.core.optim import backward_mean, clip_and_step, linear_warmup_decay
 from protein_didi.core.schedule import NoiseSchedule
 
 
@@ -40,10 +40,12 @@ class DistillConfig:
 
     student_nfe: int = 8
     batch_size: int = 8
+    steps: int = 600
     lr_student: float = 1e-5
     lr_aux: float = 5e-6  # discriminator (DiDi-Instruct) or fake model (IDLM)
-    weight_decay: float = 0.0
-    ema: float = 0.9999
+    warmup: int | None = None  # linear warm-up updates per network; None: 10 % of its updates (paper: 1,000 of 10k)
+    weight_decay: float = 0.01  # paper App. D.4 (Table 5)
+    ema: float = 0.9999  # bias-corrected (core/ema.py), so short runs do not export the teacher
     grad_clip: float = 1.0
     teacher_nfe: int = 128
     bank_size: int = 64
@@ -54,6 +56,10 @@ class DistillConfig:
     def group(self) -> int:
         """Samples per group (the whole batch unless ``group_size`` is set)."""
         return self.group_size or self.batch_size
+
+    def warmup_for(self, updates: int) -> int:
+        """Warm-up length for a network that takes ``updates`` optimiser steps in the run."""
+        return self.warmup if self.warmup is not None else max(1, round(0.1 * updates))
 
     @property
     def groups(self) -> int:
@@ -70,6 +76,7 @@ class DistillTrainer(ABC):
     """A :class:`~protein_didi.core.loop.TrainTask` holding teacher, student, auxiliary model and their optimisers."""
 
     method: str = "base"
+    summary: str = ""  # set by export(): how far the exported student moved from the teacher
 
     def __init__(
         self,
@@ -100,10 +107,26 @@ class DistillTrainer(ABC):
             self.student.parameters(), lr=config.lr_student, weight_decay=config.weight_decay
         )
         self.opt_aux = torch.optim.AdamW(self.aux.parameters(), lr=config.lr_aux, weight_decay=config.weight_decay)
+        student_updates, aux_updates = self.student_updates(), self.aux_updates()
+        if student_updates < 1:
+            raise ValueError(self.no_student_updates_reason())
+        self.sched_student = linear_warmup_decay(self.opt_student, config.warmup_for(student_updates), student_updates)
+        self.sched_aux = linear_warmup_decay(self.opt_aux, config.warmup_for(aux_updates), aux_updates)
         self.ema = EMA(self.student, config.ema)
         self.bank = TeacherBank(
             self.teacher, schedule, prompts, config.teacher_nfe, config.bank_size, config.seed, device
         )
+
+    def student_updates(self) -> int:
+        """Optimiser steps the student takes in ``cfg.steps`` iterations (methods with a warm-up take fewer)."""
+        return self.cfg.steps
+
+    def aux_updates(self) -> int:
+        """Optimiser steps the auxiliary network takes in ``cfg.steps`` iterations."""
+        return self.cfg.steps
+
+    def no_student_updates_reason(self) -> str:
+        return f"--steps {self.cfg.steps} leaves the student no update; raise --steps"
 
     @abstractmethod
     def build_aux(self, teacher_copy: nn.Module) -> nn.Module:
@@ -124,13 +147,28 @@ class DistillTrainer(ABC):
         gen = torch.Generator(device=self.device).manual_seed(step_seed(self.cfg.seed, step, stream))
         return gen, torch.Generator().manual_seed(step_seed(self.cfg.seed, step, stream | 1))
 
-    def update(
-        self, opt: torch.optim.Optimizer, module: nn.Module, wrapped: nn.Module, losses: list[Callable[[], Tensor]]
+    def update_student(self, losses: list[Callable[[], Tensor]]) -> tuple[float, float]:
+        """One student step on the mean of the groups' losses, then the EMA; (pre-clip norm, mean loss)."""
+        result = self._update(self.opt_student, self.sched_student, self.student, self.student_ddp, losses)
+        self.ema.update(self.student)
+        return result
+
+    def update_aux(self, losses: list[Callable[[], Tensor]]) -> tuple[float, float]:
+        """One step of the auxiliary network (discriminator / fake model); (pre-clip norm, mean loss)."""
+        return self._update(self.opt_aux, self.sched_aux, self.aux, self.aux_ddp, losses)
+
+    def _update(
+        self,
+        opt: torch.optim.Optimizer,
+        sched: torch.optim.lr_scheduler.LRScheduler,
+        module: nn.Module,
+        wrapped: nn.Module,
+        losses: list[Callable[[], Tensor]],
     ) -> tuple[float, float]:
         """Backward the mean of the groups' losses (DDP syncs on the last), clip, step; (pre-clip norm, mean loss)."""
         opt.zero_grad(set_to_none=True)
         values = backward_mean(wrapped, losses)
-        return clip_and_step(module, opt, self.cfg.grad_clip), sum(values) / len(values)
+        return clip_and_step(module, opt, self.cfg.grad_clip, sched), sum(values) / len(values)
 
     def state_dict(self) -> dict[str, Any]:
         """Full (unsharded) weights and optimiser states: resumable under any strategy and process count."""
@@ -141,6 +179,8 @@ class DistillTrainer(ABC):
             "aux": ctx.full_state(self.aux),
             "opt_student": ctx.full_optimizer_state(self.student, self.opt_student),
             "opt_aux": ctx.full_optimizer_state(self.aux, self.opt_aux),
+            "sched_student": self.sched_student.state_dict(),
+            "sched_aux": self.sched_aux.state_dict(),
             "ema": self.ema.state_dict(),
             "config": asdict(self.cfg),
         }
@@ -153,15 +193,33 @@ class DistillTrainer(ABC):
         ctx.load_full_state(self.aux, state["aux"])
         ctx.load_full_optimizer_state(self.student, self.opt_student, state["opt_student"])
         ctx.load_full_optimizer_state(self.aux, self.opt_aux, state["opt_aux"])
+        self.sched_student.load_state_dict(state["sched_student"])
+        self.sched_aux.load_state_dict(state["sched_aux"])
         self.ema.load_state_dict(state["ema"])
 
     def export(self, out_dir: Path) -> None:
-        """Rank 0 writes EMA student + auxiliary as plain modules; under FSDP every rank helps gather them."""
-        student_weights, aux_weights = self.ema.state_dict(), self.ctx.full_state(self.aux)
+        """Rank 0 writes EMA student + auxiliary as plain modules; under FSDP every rank helps gather them.
+
+        Records how far the exported (EMA) weights and the raw student moved from the teacher, so a run that
+        exports a near-copy of its teacher is visible in ``info`` and in :attr:`summary`.
+        """
+        student_weights, aux_weights = self.ema.weights(), self.ctx.full_state(self.aux)
+        raw_weights = self.ctx.full_state(self.student)
         if not self.ctx.is_main:
             return
+        teacher_weights = self.teacher.state_dict()
+        moved = {
+            "ema_updates": self.ema.num_updates,
+            "exported_moved_from_teacher": relative_distance(student_weights, teacher_weights),
+            "raw_student_moved_from_teacher": relative_distance(raw_weights, teacher_weights),
+        }
+        self.summary = (
+            f"exported EMA of {moved['ema_updates']} student updates; its weights moved "
+            f"{moved['exported_moved_from_teacher']:.2e} (relative L2) from the teacher's, "
+            f"the last student's {moved['raw_student_moved_from_teacher']:.2e}"
+        )
         student = copy.deepcopy(self.teacher).eval()
         student.load_state_dict(student_weights)
         aux = self.fresh_aux().eval()
         aux.load_state_dict(aux_weights)
-        self.exporter(out_dir, student, aux, {"method": self.method, **asdict(self.cfg)})
+        self.exporter(out_dir, student, aux, {"method": self.method, **asdict(self.cfg), **moved})

@@ -92,12 +92,13 @@ class Context:
         ``probe(module)`` runs a representative forward pass; parameters it never
         reaches (a discriminator's unused LM head, ESM's contact head) are frozen
         first, so DDP need not search the autograd graph for them every step.
-        Without a probe DDP does that search (``find_unused_parameters``).
+        Without a probe DDP does that search (``find_unused_parameters``). Freezing happens on one
+        process too, so the optimiser holds the same parameters (and checkpoints the same state) everywhere.
         """
-        if not self.distributed:
-            return module
         if probe is not None:
             freeze_unused_parameters(module, probe)
+        if not self.distributed:
+            return module
         if self.sharded:
             return shard(module, self.world_size, self.device)
         ids = [self.device.index] if self.device.type == "cuda" else None

@@ -32,7 +32,7 @@ from torch import nn
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
 from protein_didi.core.masking import corrupt
-from protein_didi.core.sampler import sample_categorical
+from protein_didi.core.sampler import sample_categorical, without_suppressed
 from protein_didi.core.schedule import NoiseSchedule
 
 
@@ -88,6 +88,9 @@ class IdlmTrainer(DistillTrainer):
     def build_aux(self, teacher_copy: nn.Module) -> nn.Module:
         return teacher_copy  # the fake model starts as the teacher
 
+    def aux_updates(self) -> int:
+        return self.cfg.steps * self.cfg.fake_updates
+
     def _student_input(
         self, key: Hashable, gen: torch.Generator, cpu_gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -107,7 +110,7 @@ class IdlmTrainer(DistillTrainer):
         gen, cpu_gen = self.generators(step, group, phase=update)
         x_in, t_in, generated = self._student_input(key, gen, cpu_gen)
         with torch.no_grad():
-            target = self.student(x_in, t_in).exp()
+            target = without_suppressed(self.student(x_in, t_in), self.prompts.suppress).exp()
         t = self._loss_times(cpu_gen)
         z, weight = soft_mdlm_terms(self.aux, target, t, generated, self.schedule, gen)
         return -((self.aux_ddp(z, t) * target).sum(-1) * weight).sum(-1).mean()
@@ -116,7 +119,8 @@ class IdlmTrainer(DistillTrainer):
         """(ii) L(f*, G) − L(f̂, G) for one group (fake fixed)."""
         gen, cpu_gen = self.generators(step, group, phase=self.cfg.fake_updates)
         x_in, t_in, generated = self._student_input(key, gen, cpu_gen)
-        probs = self.student_ddp(x_in, t_in).exp()
+        # the generator G is the distribution the student samples from: suppressed tokens renormalised away
+        probs = without_suppressed(self.student_ddp(x_in, t_in), self.prompts.suppress).exp()
         return idlm_loss(self.teacher, self.aux, probs, self._loss_times(cpu_gen), generated, self.schedule, gen)
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -124,12 +128,11 @@ class IdlmTrainer(DistillTrainer):
         fake_losses, fake_norms = [], []
         for update in range(self.cfg.fake_updates):
             losses = [functools.partial(self._fake_loss, step, g, key, update) for g in self.my_groups]
-            norm, value = self.update(self.opt_aux, self.aux, self.aux_ddp, losses)
+            norm, value = self.update_aux(losses)
             fake_norms.append(norm)
             fake_losses.append(value)
         losses = [functools.partial(self._student_loss, step, g, key) for g in self.my_groups]
-        s_norm, loss = self.update(self.opt_student, self.student, self.student_ddp, losses)
-        self.ema.update(self.student)
+        s_norm, loss = self.update_student(losses)
         return {
             "idlm_loss": loss,
             "fake_loss": sum(fake_losses) / len(fake_losses),

@@ -42,6 +42,22 @@ def adamw_with_warmup_cosine(
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
 
 
+def linear_warmup_decay(opt: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Rate rises linearly over ``warmup`` updates, then falls linearly to 0 at update ``total``.
+
+    DiDi-Instruct's distillation schedule (App. D.4: linear decay; App. E.9: warm-up for student and
+    discriminator). A pure function of the update count, so restoring its state dict resumes exactly.
+    """
+    warmup, total = max(1, warmup), max(total, warmup + 1)
+
+    def lr_factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return max(0.0, (total - s) / (total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+
 def adamw_from_args(
     params: Iterable[nn.Parameter], args: argparse.Namespace, *, floor: float
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:

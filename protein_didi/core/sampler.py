@@ -54,15 +54,23 @@ def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = 
     return (probs / noise).argmax(dim=-1)
 
 
+def without_suppressed(log_p: torch.Tensor, suppress: tuple[int, ...]) -> torch.Tensor:
+    """log p renormalised over the tokens not in ``suppress``: the distribution the sampler really draws from.
+
+    Differentiable, so trainers score the student's samples under this same distribution.
+    """
+    if not suppress:
+        return log_p
+    banned = torch.zeros(log_p.shape[-1], dtype=torch.bool, device=log_p.device)
+    banned[list(suppress)] = True
+    return torch.log_softmax(log_p.masked_fill(banned, NEG_INF), dim=-1)
+
+
 def temper(
     log_p_x0: torch.Tensor, temperature: float, top_p: float, dtype: torch.dtype, suppress: tuple[int, ...] = ()
 ) -> torch.Tensor:
     """p_x0 with suppressed tokens, temperature and nucleus (top-p) applied, as probabilities in ``dtype``."""
-    log_p = log_p_x0.to(dtype)
-    if suppress:
-        log_p = log_p.clone()
-        log_p[..., list(suppress)] = NEG_INF
-        log_p = torch.log_softmax(log_p, dim=-1)
+    log_p = without_suppressed(log_p_x0.to(dtype), suppress)
     if temperature != 1.0:
         log_p = torch.log_softmax(log_p / temperature, dim=-1)
     probs = log_p.exp()

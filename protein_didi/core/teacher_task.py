@@ -78,7 +78,7 @@ class NelboTeacherTask(OptimizerState):
 
     def averaged_model(self) -> nn.Module | None:
         """The EMA weights in a plain eval-mode model on rank 0 (``None`` on other ranks); every rank must call."""
-        weights = self.ema.state_dict()
+        weights = self.ema.weights()
         if not self.ctx.is_main:
             return None
         template = self.template if self.template is not None else self.model

@@ -24,7 +24,7 @@ class TimeSampler:
     omega: str = "elbo"  # "elbo": ω = −α'/(1−α); "one": ω = 1
     t_min: float = 0.02
     t_max: float = 0.98
-    weight_clip: float = 10.0
+    weight_clip: float | None = None  # cap on self-normalised weights; None: √(group size), truncated IS
 
     def __post_init__(self) -> None:
         if self.name not in TIME_DISTRIBUTIONS:
@@ -51,14 +51,19 @@ class TimeSampler:
         return self._beta().log_prob(tau.double().cpu()).exp().to(tau)
 
     def weights(self, tau: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
-        """ω(τ)/π(τ), normalised to mean 1 over ``tau`` and clipped at ``weight_clip``.
+        """ω(τ)/π(τ) over one group's ``tau``: self-normalised to mean 1, then truncated at c = √n.
 
-        Deviation from the paper: the raw ratio is unbounded at the ends of
-        [0, 1] (ω ~ 1/τ, π → 0), so we self-normalise and clip it to keep the
-        policy-gradient variance in check; the relative weighting is kept.
-        DiDi-Instruct passes one group's τ at a time (like the rewards), so a
-        weight never depends on how the groups are spread over processes.
+        Deviation from the paper: the raw ratio is unbounded at the ends of [0, 1] (ω ~ 1/τ, π → 0), and
+        one rare large-τ draw would take nearly all of a group's weight. Self-normalised weights can
+        never exceed n (the group size), so a fixed clip above n would be dead; we truncate at √n times
+        the mean (truncated importance sampling, Ionides 2008), which bounds the variance at the price
+        of a small bias. No renormalisation after the cut: it would hand the weight straight back to the
+        dominant draw; instead a group dominated by one τ contributes a smaller gradient.
+        DiDi-Instruct passes one group's τ at a time (like the rewards), so a weight never depends on
+        how the groups are spread over processes.
         """
         omega = schedule.weight(tau) if self.omega == "elbo" else torch.ones_like(tau)
         w = omega / self.pdf(tau).clamp_min(1e-8)
-        return (w / w.mean()).clamp(max=self.weight_clip)
+        w = w / w.mean()
+        cap = self.weight_clip if self.weight_clip is not None else len(tau) ** 0.5
+        return w.clamp(max=cap)

@@ -134,11 +134,15 @@ def distill_run(
     export: Exporter,
     args: argparse.Namespace,
     ctx: distributed.Context,
-) -> None:
-    """Build the method's trainer and run it to ``--steps`` (from OUT's checkpoint with ``--resume``)."""
+) -> str:
+    """Build the method's trainer and run it to ``--steps`` (from OUT's checkpoint with ``--resume``).
+
+    Returns the trainer's export summary (how far the exported student moved from the teacher).
+    """
     trainer = trainer_cls(teacher, schedule, prompts, config, export, ctx=ctx)
     desc = f"distill {args.method}"
     run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
+    return trainer.summary
 
 
 def succeed(ctx: distributed.Context, message: str) -> int:

@@ -84,12 +84,20 @@ class EsmDenoiser(nn.Module):
         return model
 
     def _embed_soft(self, tokens: torch.Tensor, soft_tokens: torch.Tensor) -> torch.Tensor:
-        emb = soft_tokens.to(self.mlm.esm.embeddings.word_embeddings.weight.dtype) @ (
-            self.mlm.esm.embeddings.word_embeddings.weight
-        )
+        """Embeddings of simplex points, equal to ESM's own for one-hot ``soft_tokens`` of ``tokens``.
+
+        ESM's token dropout (``token_dropout=True`` in ESM-2/DPLM configs) zeroes the embedding of
+        [MASK]. We zero the [MASK] *row* of the table rather than the masked positions' vectors: the
+        value at a one-hot [MASK] is the same 0, but the gradient with respect to the other tokens'
+        weights there stays W_k — RGAS tilts exactly at [MASK] positions and would otherwise get 0.
+        """
+        table = self.mlm.esm.embeddings.word_embeddings.weight
+        if self.config.token_dropout:
+            table = table.clone()
+            table[self.mask_id] = 0.0
+        emb = soft_tokens.to(table.dtype) @ table
         if self.config.token_dropout:  # replicate ESM's mask-dropout rescaling on the hard pattern
             is_mask = tokens == self.mask_id
-            emb = emb.masked_fill(is_mask.unsqueeze(-1), 0.0)
             lengths = (tokens != ALPHABET.pad_id).sum(-1).clamp_min(1)
             observed = is_mask.sum(-1).float() / lengths
             emb = emb * (1 - 0.15 * 0.8) / (1 - observed).clamp_min(1e-3)[:, None, None]

@@ -69,7 +69,9 @@ def main_text(
             )
             save_json(out / "distill_config.json", info)
 
-        distill_run(trainers[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx)
+        summary = distill_run(
+            trainers[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx
+        )
     except (CheckpointError, TextDataError, TokenizerError, TrainingDiverged, DistributedError, ValueError) as err:
         return fail(err, ctx)
-    return succeed(ctx, f"student written to {args.out / 'model'}")
+    return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
