@@ -102,7 +102,7 @@ def plot_runs(runs: Sequence[str | Path], out: str | Path, labels: Sequence[str]
 
     data = [series(read_metrics(r)) for r in runs]
     names = list(labels) if labels else [Path(r).name or str(r) for r in runs]
-    order = [title for title, _ in GROUPS] + [OTHER]
+    order = [GROUPS[-1][0]] + [title for title, _ in GROUPS[:-1]] + [OTHER]  # losses on top
     panels = [g for g in order if any(group_of(k) == g for d in data for k in d)]
     if not panels:
         raise CurvesError(f"{runs[0]}: the metrics log has no numeric metrics to plot")

@@ -179,7 +179,7 @@ def test_bad_shard_and_cache_arguments_are_one_line_errors(cli_files, tmp_path, 
         (["--out", str(tmp_path), "--merge-cache", str(tmp_path / "missing.sqlite")], "not found"),
         (["--out", str(tmp_path), "--merge-cache", str(corrupt)], "not a readable fold cache"),
         (["--out", str(tmp_path), "--merge-cache", str(foreign)], "not a protein_didi fold cache"),
-        (["--out", str(tmp_path)], "--reference is required"),
+        (["--out", str(tmp_path)], "nothing to evaluate"),
     ]
     for argv, message in cases:
         assert report.main(argv) == 2, argv

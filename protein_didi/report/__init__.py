@@ -1,0 +1,36 @@
+"""Evaluate sets of generated proteins: ``python -m protein_didi.report --fasta samples.fasta --out report/``.
+
+Where things are (one concept per module):
+
+* :mod:`.sets`      the user's labelled sets and the natural/random reference rows matched to them
+* :mod:`.defaults`  shipped reference (embedded teacher's test split) and the default novelty target
+* :mod:`.metrics`   one module per metric family (pLDDT, judge NLL, sequence statistics, clusters, novelty);
+  a new family is one module plus one line in ``metrics.FAMILIES``
+* :mod:`.evaluate`  runs the families: per-sequence frame, summary rows, notes, reasons for blanks
+* :mod:`.figures`   shared plotting helpers; :mod:`.render` the HTML page and CSV files
+* :mod:`.sweep`     ``--sweep`` generation; :mod:`.fanout` fold fan-out steps (devices, shards, merge)
+* :mod:`.cli`       arguments and the order of the steps
+
+Run ``python -m protein_didi.report --help`` for the options.
+"""
+
+from protein_didi.report.cli import build_parser, main
+from protein_didi.report.evaluate import Evaluation, evaluate
+from protein_didi.report.render import render_html, write_outputs
+from protein_didi.report.sets import SequenceSet, load_set, parse_label, reference_lengths, reference_sets
+from protein_didi.report.sweep import run_sweep
+
+__all__ = [
+    "Evaluation",
+    "SequenceSet",
+    "build_parser",
+    "evaluate",
+    "load_set",
+    "main",
+    "parse_label",
+    "reference_lengths",
+    "reference_sets",
+    "render_html",
+    "run_sweep",
+    "write_outputs",
+]
