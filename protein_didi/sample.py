@@ -14,14 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from protein_didi.cli import DOMAINS, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
+from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import write_fasta
-from protein_didi.protein.generate import SAMPLERS, Motif, generate, sequence_records
+from protein_didi.protein.generate import SAMPLERS, Motif, check_request, generate, sequence_records
 from protein_didi.protein.pretrained import load_model
 
 
@@ -68,17 +67,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return sample_text(rest)
     args = build_parser().parse_args(argv)
+    bar = LazyBar("")
     try:
-        loaded = load_model(args.model, resolve_device(args.device))
-        nfe = args.nfe or (8 if loaded.role.startswith("student") else 64)
         motif = Motif.parse(args.motif, args.prefix)
-        bar = tqdm(total=1, desc=f"{args.model} @ {nfe} NFE", unit="step", file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+        # every argument is checked before the model loads or any progress is drawn (--nfe: the default's too)
+        check_request(args.num, args.length, 1 if args.nfe is None else args.nfe, args.sampler, args.temperature,
+                      args.top_p, motif, args.batch_size)  # fmt: skip
+        loaded = load_model(args.model, resolve_device(args.device))
+        nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
+        bar.desc = f"{args.model} @ {nfe} NFE"
         seqs = generate(
             loaded,
             args.num,
@@ -90,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             motif,
             args.batch_size,
-            progress,
+            bar,
         )
-        bar.close()
     except (CheckpointError, InvalidSequenceError, ValueError) as err:
+        bar.close()
         print(f"error: {err}", file=sys.stderr)
         return 2
+    bar.close()
     records = sequence_records(seqs, f"{Path(str(args.model)).name}_nfe{nfe}_seed{args.seed}")
     if args.out is not None:
         write_fasta(args.out, records)

@@ -91,3 +91,35 @@ def test_sample_cli_errors(capsys):
     assert capsys.readouterr().err.startswith("error: motif at 1: invalid residue 'J'")
     assert sample_main(["--model", "/no/such/dir", "--nfe", "2"]) == 2
     assert "no model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--nfe", "0"], "NFE (sampling steps) must be ≥ 1, got 0"),
+        (["--num", "0"], "number of sequences must be ≥ 1"),
+        (["--batch-size", "0"], "batch size must be ≥ 1"),
+        (["--temperature", "0"], "temperature must be > 0"),
+        (["--top-p", "1.5"], "top-p must be in (0, 1]"),
+        (["--length", "1500"], "length 1500 is out of range"),
+        (["--length", "20", "--motif", "30:W"], "motif reaches position 30"),
+    ],
+)
+def test_sample_validates_everything_before_loading_or_progress(capsys, extra, message):
+    """The model folder does not exist: a bad argument must be reported first, on one clean line."""
+    assert sample_main(["--model", "/no/such/dir", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert "NFE:" not in err and "%|" not in err  # no progress bar was started
+
+
+def test_text_sample_validates_before_loading(capsys):
+    for extra, message in (
+        (["--nfe", "0"], "--nfe must be ≥ 1, got 0"),
+        (["--num", "0"], "--num must be ≥ 1"),
+        (["--length", "2"], "--length must be ≥ 3"),
+        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+    ):
+        assert sample_main(["--domain", "text", "--model", "/no/such/dir", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err

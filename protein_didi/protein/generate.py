@@ -81,6 +81,40 @@ def draw_lengths(num: int, length: int | str | tuple[int, int], rng: np.random.G
     return [int(length)] * num
 
 
+def check_request(
+    num: int,
+    length: int | str | tuple[int, int],
+    nfe: int,
+    sampler: str = "ancestral",
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    motif: Motif | None = None,
+    batch_size: int = 32,
+) -> None:
+    """Every model-independent check of a request, so callers can refuse it before showing any progress."""
+    if num < 1:
+        raise ValueError(f"number of sequences must be ≥ 1, got {num}")
+    if nfe < 1:
+        raise ValueError(f"NFE (sampling steps) must be ≥ 1, got {nfe}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be ≥ 1, got {batch_size}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top-p must be in (0, 1], got {top_p}")
+    lo, hi = (length if isinstance(length, tuple) else (length, length)) if length != "auto" else (None, None)
+    if lo is not None:
+        if not 1 <= int(lo) <= int(hi) <= MAX_RESIDUES:
+            raise ValueError(
+                f"length {lo if lo == hi else f'{lo}-{hi}'} is out of range; choose 1..{MAX_RESIDUES} residues "
+                "(1024 tokens with <cls> and <eos>)"
+            )
+        if motif is not None and motif.span > int(lo):
+            raise InvalidSequenceError(f"motif reaches position {motif.span} but a sequence has only {lo} residues")
+
+
 def generate(
     loaded: LoadedModel,
     num: int,
@@ -95,11 +129,14 @@ def generate(
     progress: ProgressCallback | None = None,
     rgas_kwargs: dict | None = None,
 ) -> list[str]:
-    """``num`` sequences; equal lengths are batched together, outputs keep the drawn order."""
-    if num < 1:
-        raise ValueError(f"number of sequences must be ≥ 1, got {num}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
+    """``num`` sequences; equal lengths are batched together, outputs keep the drawn order.
+
+    Everything is checked before the first ``progress`` call, so a refused
+    request never leaves a half-drawn progress bar.
+    """
+    check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size)
+    if sampler == "rgas" and loaded.discriminator is None:
+        raise ValueError(f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)")
     device = next(loaded.model.parameters()).device
     rng = np.random.default_rng(seed)
     lengths = draw_lengths(num, length, rng, loaded.info)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.core.device import resolve_device
+from protein_didi.progress import LazyBar
 from protein_didi.text.generate import SAMPLERS, decode_blocks, generate_tokens
 from protein_didi.text.pretrained import load_model
 from protein_didi.text.tokenizer import TokenizerError
@@ -44,25 +44,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every model-independent check, before the model loads or any progress is drawn."""
+    for name in ("num", "nfe", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {value}")
+    if args.length is not None and args.length < 3:
+        raise ValueError(f"--length must be ≥ 3 tokens (<bos>, text, <eos>), got {args.length}")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+    if not 0 < args.top_p <= 1:
+        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    bar = LazyBar()
     try:
+        check_arguments(args)
         loaded = load_model(args.model, resolve_device(args.device), args.tokenizer)
-        nfe = args.nfe or (8 if loaded.role.startswith("student") else 128)
-        bar = tqdm(total=1, desc=f"{args.model} @ {nfe} NFE", unit="step", file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total, bar.n = total, done
-            bar.refresh()
-
+        nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 128)
+        bar.desc = f"{args.model} @ {nfe} NFE"
         tokens = generate_tokens(
             loaded, args.num, args.length, nfe, args.sampler, args.temperature, args.top_p, args.seed,
-            args.batch_size, progress,
+            args.batch_size, bar,
         )  # fmt: skip
-        bar.close()
     except (CheckpointError, TokenizerError, ValueError) as err:
+        bar.close()
         print(f"error: {err}", file=sys.stderr)
         return 2
+    bar.close()
     texts = decode_blocks(loaded, tokens)
     header = f"{Path(str(args.model)).name} · {nfe} NFE · {tokens.shape[1]} tokens · seed {args.seed}"
     if args.out is not None:
