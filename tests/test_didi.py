@@ -157,6 +157,47 @@ def test_forward_kl_pulls_the_student_towards_the_teacher(tiny_model):
     assert before < after < teacher_p * 1.5, (before, after, teacher_p)
 
 
+def test_forward_kl_and_entropy_values():
+    """KL(p_teacher ‖ p_student), the mass-covering direction the paper uses, and H(p_student), per masked position."""
+    from protein_didi.core.didi import forward_kl_and_entropy
+
+    p_t = torch.tensor([[[0.7, 0.2, 0.1], [0.5, 0.4, 0.1]]])
+    p_s = torch.tensor([[[0.4, 0.4, 0.2], [0.9, 0.05, 0.05]]])
+    where = torch.tensor([[True, False]])
+    kl, entropy = forward_kl_and_entropy(p_t.log(), p_s.log(), where)
+    assert kl.item() == pytest.approx(float((p_t[0, 0] * (p_t[0, 0] / p_s[0, 0]).log()).sum()), rel=1e-5)
+    assert entropy.item() == pytest.approx(float(-(p_s[0, 0] * p_s[0, 0].log()).sum()), rel=1e-5)
+
+
+def test_entropy_bonus_raises_the_students_entropy(tiny_model):
+    trainer, _ = make_trainer(tiny_model, kl_weight=0.0, entropy_weight=1.0, lr_student=3e-3)
+    trainer.disc.reward = lambda z, t, generated: torch.zeros(z.shape[0])
+    z = ALPHABET.masked_template([12] * 2)
+
+    def entropy() -> float:
+        with torch.no_grad():
+            log_p = trainer.student(z, torch.ones(2))[:, 1:-1]
+        return float(-(log_p.exp() * log_p).sum(-1).mean())
+
+    before = entropy()
+    for step in range(4):
+        trainer.train_step(step)
+    assert entropy() > before + 1e-3
+
+
+def test_trainer_scores_under_the_suppressed_distribution(tiny_model):
+    """A student that differs from the teacher only on never-sampled residues (X, U, …) samples exactly like it:
+    its KL to the teacher, computed as the trainer does, must be 0."""
+    trainer, _ = make_trainer(tiny_model)
+    with torch.no_grad():
+        trainer.student.mlm.lm_head.bias[list(ALPHABET.nonstandard_ids)] += 8.0
+    play = trainer._play(0, 0, trainer.prompts.draw_key(0))
+    parts = {"pg_loss": [], "kl": [], "entropy": []}
+    with torch.no_grad():
+        trainer._student_loss(play, torch.tensor([0.3, -1.0, 2.0, 0.5]), parts)
+    assert parts["kl"][0] < 1e-5
+
+
 def test_score_uses_the_distribution_the_sampler_draws_from(tiny_model):
     """Tokens are drawn with non-standard residues suppressed; the score must renormalise the same way."""
     from protein_didi.core.sampler import without_suppressed

@@ -121,3 +121,17 @@ def test_invalid_input_and_precision(esmfold) -> None:
     assert next(bf16._model.esm.parameters()).dtype == torch.bfloat16
     assert next(bf16._model.trunk.parameters()).dtype == torch.float32
     assert 0 <= bf16.fold([SHORT])[0].mean_plddt <= 100
+
+
+def test_plddt_is_100_times_the_models_raw_output(esmfold) -> None:
+    """transformers' ESMFold returns pLDDT in [0, 1]; reports, caches and viewers use ESMFold's 0–100 scale.
+
+    A random tiny model gives raw values near 0.5, so a range check alone cannot tell 50 from 0.5.
+    """
+    res = Folder.from_model(esmfold).fold([SHORT])[0]
+    with torch.no_grad():
+        raw = esmfold.infer([SHORT])["plddt"][0, : len(SHORT)].float()  # (L, 37) per atom, [0, 1]
+    assert 0.0 < raw.max().item() <= 1.0
+    assert np.allclose(res.plddt, 100.0 * raw[:, 1].numpy(), atol=1e-3)  # CA atom
+    exists = esmfold.infer([SHORT])["atom37_atom_exists"][0, : len(SHORT)].float()
+    assert res.mean_plddt == pytest.approx(100.0 * float((raw * exists).sum() / exists.sum()), abs=1e-3)

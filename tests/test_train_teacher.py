@@ -35,7 +35,7 @@ def _args(data, out, steps, *extra):
     ]
 
 
-def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monkeypatch):
+def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monkeypatch, same_state):
     assert main(_args(synthetic_data, tmp_path / "full", 6)) == 0
 
     original = TeacherTask.train_step
@@ -52,6 +52,19 @@ def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monke
     monkeypatch.setattr(TeacherTask, "train_step", original)
     assert main(_args(synthetic_data, tmp_path / "part", 6, "--resume")) == 0
     assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
+    # the whole state — weights, EMA (the exported weights), optimiser, schedule, data position — and the export
+    full, part = (load_state(tmp_path / run / "train_state.pt") for run in ("full", "part"))
+    same_state(full["task"], part["task"])
+    for name in ("model.safetensors", "config.json"):
+        a, b = ((tmp_path / run / "model" / name).read_bytes() for run in ("full", "part"))
+        assert a == b or name == "config.json" and _without_times(a) == _without_times(b), name
+
+
+def _without_times(raw: bytes) -> dict:
+    info = json.loads(raw)
+    for key in [k for k in info.get("info", {}) if "time" in k or k.endswith("_s")]:
+        del info["info"][key]
+    return info
 
 
 def test_exported_model_loads_and_records_heldout_elbo(synthetic_data, tmp_path):
