@@ -3,6 +3,11 @@
 ``--model`` is a registered name (teacher, student, student-idlm, dplm-150m) or
 a checkpoint folder. Output is deterministic for a given ``--seed``.
 
+CDR redesign (antibody models, needs ``pip install -e .[antibody]``): number the parent with
+ANARCI, keep every residue outside the chosen CDRs and generate those::
+
+    python -m protein_didi.sample --model antibody-student --parent p.fasta --redesign H3 --cdr-length 10-14
+
 ``--domain text`` samples the text models instead and prints decoded text
 (``python -m protein_didi.sample --domain text --model student --nfe 8 --num 4 --length 128``;
 options: ``python -m protein_didi.sample --domain text --help``).
@@ -18,8 +23,8 @@ from protein_didi.cli import DOMAINS, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
 from protein_didi.progress import LazyBar
-from protein_didi.protein.alphabet import InvalidSequenceError
-from protein_didi.protein.fasta import write_fasta
+from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
+from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import SAMPLERS, Motif, check_request, generate, sequence_records
 from protein_didi.protein.pretrained import load_model
 
@@ -57,7 +62,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
     p.add_argument("--out", type=Path, default=None, help="FASTA file to write (default: print to stdout)")
+    ab = p.add_argument_group("CDR redesign (antibodies)")
+    ab.add_argument("--parent", default=None, help="parent antibody: a sequence or a FASTA file (each record a parent)")
+    ab.add_argument("--redesign", default=None, help="CDRs to regenerate: H1, H2, H3, L1, L2, L3 (e.g. H3 or H1,H3)")
+    ab.add_argument("--cdr-length", default=None, help="residues per redesigned CDR: N or LO-HI (default: parent's)")
     return p
+
+
+def read_parents(text: str) -> list[tuple[str, str]]:
+    """``--parent``: a FASTA file's records, or one sequence given on the command line (id ``parent``)."""
+    path = Path(text)
+    if path.is_file():
+        records = read_fasta(path)
+        if not records:
+            raise InvalidSequenceError(f"{path} holds no FASTA records; give a parent antibody sequence")
+        return [(rid.split()[0], seq) for rid, seq in records]
+    if len(text) > 1 and not set(text.upper()) <= set("ACDEFGHIKLMNPQRSTVWYXBZUO"):
+        raise InvalidSequenceError(f"--parent {text!r} is neither a file nor a protein sequence")
+    return [("parent", text)]
+
+
+def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
+    """The ``--parent/--redesign`` path: validate everything (numbering included) before the model loads."""
+    from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
+
+    if args.redesign is None or args.parent is None:
+        raise ValueError("CDR redesign needs both --parent SEQ_OR_FASTA and --redesign CDR (e.g. H3)")
+    if args.motif is not None or args.prefix is not None:
+        raise ValueError("--motif/--prefix do not combine with --redesign: the parent's framework is kept as is")
+    check_request(args.num, 1, 1 if args.nfe is None else args.nfe, args.sampler, args.temperature, args.top_p,
+                  None, args.batch_size)  # fmt: skip
+    lengths = parse_cdr_length(args.cdr_length)
+    plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
+    loaded = load_model(args.model, resolve_device(args.device))
+    limit = int(loaded.info.get("max_residues", MAX_RESIDUES))
+    plans = [plan_redesign(p.parent, p.cdrs, lengths, p.parent_id, limit) for p in plans]  # the model's length cap
+    nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
+    bar.desc = f"{args.model} @ {nfe} NFE, {args.redesign}"
+    records = []
+    for plan in plans:
+        records += redesign(loaded, plan, args.num, nfe, args.seed, args.sampler, args.temperature, args.top_p,
+                            args.batch_size, bar)  # fmt: skip
+    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         return sample_text(rest)
     args = build_parser().parse_args(argv)
     bar = LazyBar("")
+    if args.parent is not None or args.redesign is not None:
+        try:
+            records = redesign_main(args, bar)
+        except (CheckpointError, InvalidSequenceError, ValueError) as err:
+            bar.close()
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        bar.close()
+        return emit(records, args.out)
     try:
         motif = Motif.parse(args.motif, args.prefix)
         # every argument is checked before the model loads or any progress is drawn (--nfe: the default's too)
@@ -94,10 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     bar.close()
-    records = sequence_records(seqs, f"{Path(str(args.model)).name}_nfe{nfe}_seed{args.seed}")
-    if args.out is not None:
-        write_fasta(args.out, records)
-        print(f"wrote {len(records)} sequences to {args.out}", file=sys.stderr)
+    return emit(sequence_records(seqs, f"{Path(str(args.model)).name}_nfe{nfe}_seed{args.seed}"), args.out)
+
+
+def emit(records: list[tuple[str, str]], out: Path | None) -> int:
+    """Write ``records`` to ``out`` (FASTA) or print them; exit code 0."""
+    if out is not None:
+        write_fasta(out, records)
+        print(f"wrote {len(records)} sequences to {out}", file=sys.stderr)
     else:
         for rid, seq in records:
             print(f">{rid}\n{seq}")

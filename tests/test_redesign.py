@@ -1,0 +1,103 @@
+"""CDR redesign: ANARCI-numbered parents, framework kept exactly, CDR lengths as asked, one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from protein_didi.core.schedule import LogLinearSchedule
+from protein_didi.protein.alphabet import InvalidSequenceError
+from protein_didi.protein.fasta import read_fasta, write_fasta
+from protein_didi.protein.pretrained import LoadedModel
+from protein_didi.sample import main as sample_main
+
+pytest.importorskip("anarci", reason="needs the antibody extra: pip install -e .[antibody]")
+
+from protein_didi.eval.antibody import load_natural_antibodies
+from protein_didi.eval.numbering import AntibodyError, number_antibodies
+from protein_didi.protein.redesign import parse_cdr_length, parse_cdr_names, plan_redesign, redesign
+
+
+@pytest.fixture(scope="module")
+def heavy_parent() -> tuple[str, str]:
+    """A real mature human heavy chain from the shipped natural set (UniProt), never one typed from memory."""
+    records = [
+        (rid, seq) for rid, seq in load_natural_antibodies(("mature",)) if rid.startswith("mature") and "|H|" in rid
+    ]
+    assert records
+    return records[0][0].split("|")[2], records[0][1]
+
+
+def test_framework_is_kept_and_cdr_lengths_follow_the_range(tiny_model, heavy_parent):
+    pid, parent = heavy_parent
+    plan = plan_redesign(parent, "H3", (10, 14), pid)
+    ((start, end),) = plan.spans
+    loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
+    designs = redesign(loaded, plan, 12, nfe=4, seed=0, batch_size=5)
+    assert len(designs) == 12 and len({s for _, s in designs}) == 12
+    lengths = set()
+    for rid, seq in designs:
+        assert rid.startswith(f"{pid}_design") and f"parent={pid}" in rid
+        n = int(rid.rsplit("H3:", 1)[1])
+        lengths.add(n)
+        assert 10 <= n <= 14 and len(seq) == len(parent) - (end - start) + n
+        assert seq[:start] == parent[:start] and seq[start + n :] == parent[end:]  # framework exact
+        assert set(seq) <= set("ACDEFGHIKLMNPQRSTVWY")
+    assert len(lengths) > 1  # lengths vary across designs
+    assert redesign(loaded, plan, 12, nfe=4, seed=0, batch_size=5) == designs  # seeded
+    assert redesign(loaded, plan, 12, nfe=4, seed=1, batch_size=5) != designs
+    # default: the parent's own CDR length
+    same = redesign(loaded, plan_redesign(parent, "H3", None, pid), 2, nfe=4)
+    assert all(len(s) == len(parent) for _, s in same)
+
+
+def test_two_cdrs_and_their_spans(heavy_parent):
+    pid, parent = heavy_parent
+    (numbering,) = number_antibodies([parent])
+    plan = plan_redesign(parent, "H3,H1", None, pid)
+    assert plan.cdrs == ("H1", "H3")  # in parent order
+    assert plan.spans == (numbering.regions["CDR1"], numbering.regions["CDR3"])
+    assert plan.framework(parent, [e - s for s, e in plan.spans]) == parent.replace(
+        numbering.region("CDR1"), "", 1
+    ).replace(numbering.region("CDR3"), "", 1)
+
+
+def test_bad_requests_are_one_line_errors(heavy_parent):
+    pid, parent = heavy_parent
+    with pytest.raises(InvalidSequenceError, match="H1, H2, H3, L1, L2 or L3"):
+        parse_cdr_names("H4")
+    with pytest.raises(InvalidSequenceError, match="mixes heavy and light"):
+        parse_cdr_names("H3,L1")
+    with pytest.raises(InvalidSequenceError, match="out of range"):
+        parse_cdr_length("0-5")
+    with pytest.raises(InvalidSequenceError, match="not N or LO-HI"):
+        parse_cdr_length("ten")
+    with pytest.raises(AntibodyError, match="heavy chain"):
+        plan_redesign(parent, "L3")
+    with pytest.raises(AntibodyError, match="could not be numbered"):
+        plan_redesign("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ", "H3")
+    with pytest.raises(InvalidSequenceError, match="more than the model's 120"):
+        plan_redesign(parent, "H3", (30, 40), pid, max_residues=120)
+
+
+def test_sample_cli_redesigns_every_parent_of_a_fasta(heavy_parent, tmp_path, capsys):
+    pid, parent = heavy_parent
+    write_fasta(tmp_path / "parents.fasta", [(pid, parent)])
+    out = tmp_path / "designs.fasta"
+    args = ["--model", "teacher", "--parent", str(tmp_path / "parents.fasta"), "--redesign", "H3"]
+    assert sample_main([*args, "--cdr-length", "11-13", "--num", "3", "--nfe", "4", "--out", str(out)]) == 0
+    records = read_fasta(out)
+    assert len(records) == 3 and all(rid.startswith(f"{pid}_design") for rid, _ in records)
+    capsys.readouterr()
+    bad = [
+        (["--model", "teacher", "--parent", parent, "--redesign", "H9"], "H1, H2, H3"),
+        (["--model", "teacher", "--parent", parent], "needs both --parent"),
+        (["--model", "teacher", "--parent", parent, "--redesign", "H3", "--cdr-length", "3-99"], "out of range"),
+        (["--model", "teacher", "--parent", "MKTAYIAKQRQISFVKSHFSRQ", "--redesign", "H3"], "could not be numbered"),
+        (["--model", "teacher", "--parent", "not/a/file.fa", "--redesign", "H3"], "neither a file"),
+        (["--model", "teacher", "--parent", parent, "--redesign", "H3", "--motif", "5:W"], "do not combine"),
+    ]
+    for argv, message in bad:
+        assert sample_main([*argv, "--out", str(tmp_path / "never.fasta")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "never.fasta").exists()
