@@ -255,14 +255,14 @@ def test_antibody_metrics_table_summary_and_diversity(naturals, numbered):
     assert summary["cdr3_length_distance_H"]["tv"] >= 0 and summary["reference_n"] == len(naturals)
     if HAVE_IGLM:
         assert table["iglm_nll"].notna().all() and summary["iglm_nll"] < summary["iglm_nll_all"]
-    heavy = [numbered[0], numbered[1], numbered[0]]
+    heavy = [numbered[0], numbered[1], numbered[0], numbered[-1]]  # the last has a 20-residue CDR3
     ident = imgt_identity_matrix(heavy)
     assert ident[0, 2] == pytest.approx(1.0) and np.allclose(ident, ident.T) and np.allclose(np.diag(ident), 1.0)
-    a, b = heavy[0], heavy[1]  # against a plain loop over IMGT labels
-    ra = {lab: a.sequence[i] for lab, i in a.imgt}
-    rb = {lab: b.sequence[i] for lab, i in b.imgt}
-    cols = set(ra) | set(rb)
-    assert ident[0, 1] == pytest.approx(sum(ra.get(c) == rb.get(c) for c in cols) / len(cols))
+    for j in (1, 3):  # against a plain loop over IMGT labels; gaps (unequal CDR lengths) count as mismatches
+        ra = {lab: heavy[0].sequence[i] for lab, i in heavy[0].imgt}
+        rb = {lab: heavy[j].sequence[i] for lab, i in heavy[j].imgt}
+        cols = set(ra) | set(rb)
+        assert ident[0, j] == pytest.approx(sum(ra.get(c) == rb.get(c) for c in cols) / len(cols))
     pair = summary["pairwise_identity"]
     assert pair["H"] == pytest.approx((ident[0, 1] + 1.0 + ident[0, 1]) / 3)
     assert 0 < pair["L"] < 1 and min(pair["H"], pair["L"]) <= pair["all"] <= max(pair["H"], pair["L"])
