@@ -1,0 +1,43 @@
+"""Sidebar: the model every tab generates with, ESMFold weights, server limits."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from protein_didi.protein.alphabet import MAX_RESIDUES
+from protein_ui.common import (
+    DEFAULT_ESMFOLD,
+    ESMFOLD_ENV,
+    MAX_NUM,
+    MAX_RESIDUE_STEPS,
+    REFERENCE_PARAMS,
+    AppState,
+)
+from protein_ui.models import (
+    available_models,
+    device_name,
+    model_picker,
+    num_params,
+)
+
+
+def sidebar() -> AppState:
+    with st.sidebar:
+        st.header("protein_didi")
+        name, loaded = model_picker("Model", "gen_model", "student" if "student" in available_models() else None)
+        if loaded is not None:
+            st.caption(f"role: {loaded.role} · {num_params(loaded) / 1e6:.1f}M parameters · device {device_name()}")
+        st.divider()
+        st.text_input(
+            "ESMFold weights",
+            key="esmfold_path",
+            placeholder=os.environ.get(ESMFOLD_ENV) or DEFAULT_ESMFOLD,
+            help=f"A local folder with ESMFold weights (or a hub id). Default: ${ESMFOLD_ENV} or {DEFAULT_ESMFOLD}.",
+        )
+        st.caption(
+            f"Limits: ≤ {MAX_NUM} sequences, ≤ {MAX_RESIDUES} residues, and sequences × residues × NFE "
+            f"≤ {MAX_RESIDUE_STEPS:,} for a {REFERENCE_PARAMS / 1e6:.0f}M-parameter model (less for bigger ones)."
+        )
+    return AppState(name, loaded)
