@@ -235,3 +235,59 @@ def test_generate_then_view_structure(server: str, driver: object, tmp_path: Pat
     r, b = canvas[..., 0], canvas[..., 2]
     assert ((b > r + 60) & (b > 80)).sum() > 50, f"no blue (high pLDDT) pixels; see {tmp_path}"
     assert ((r > b + 60) & (r > 120)).sum() > 50, f"no orange/yellow (low pLDDT) pixels; see {tmp_path}"
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report with every figure: two NFE-labelled sets (one holding a > 1022-residue protein), tiny ESMFold."""
+    import itertools
+
+    import torch
+
+    from protein_didi import report
+    from protein_didi.eval.fold import Folder, tiny_esmfold
+    from protein_didi.protein.fasta import iter_fasta, write_fasta
+
+    db = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
+    if shutil.which("mmseqs") is None or not db.is_file():
+        pytest.skip("needs mmseqs2 and mmseqs2-examples")
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("report-page")
+    seqs = [s for _, s in itertools.islice(iter_fasta(db), 400) if len(s) >= 80]
+    long = next(s for _, s in iter_fasta(db) if len(s) > 1100)
+    a = write_fasta(root / "a.fasta", [(f"teacher_sample_{i}", s[:60]) for i, s in enumerate(seqs[:4])])
+    b = write_fasta(root / "b.fasta", [(f"b{i}", s[:80]) for i, s in enumerate(seqs[4:7])] + [("long_one", long)])
+    train = write_fasta(root / "train.fasta", [(f"t{i}", s) for i, s in enumerate(seqs[:30])])  # small: fast search
+    folder = Folder.from_model(tiny_esmfold(), cache_path=root / "folds.sqlite")
+    argv = ["--fasta", str(a), str(b), "--labels", "teacher-8,student-8", "--out", str(root / "out"), "--threads", "1"]
+    argv += ["--train", str(train)]
+    assert report.main(argv, folder=folder) == 0
+    return root / "out" / "report.html"
+
+
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_report_page_fits_laptop_width_and_print(report_page: Path, driver: object, tmp_path: Path, width: int) -> None:
+    """No horizontal scroll on screen or in print (A4), every figure decoded, no raw None/NaN/<NA> in the text."""
+    drv = driver
+    drv.set_window_size(width, 900)
+    drv.get(report_page.as_uri())
+    drv.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    scroll = "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    page_w, view_w = drv.execute_script(scroll)
+    drv.save_screenshot(str(tmp_path / f"report-{width}.png"))
+    assert page_w <= view_w, f"horizontal scroll at {width} px: page {page_w} px > {view_w} px; see {tmp_path}"
+    images = drv.execute_script(
+        "return [...document.images].map(i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width])"
+    )
+    assert len(images) >= 4, images  # pLDDT distribution, pLDDT vs NFE, judge vs NFE, composition
+    assert all(done and natural > 0 and shown > 100 for done, natural, shown in images), images
+    text = drv.execute_script("return document.body.innerText")
+    for raw in ("None", "<NA>", "NaN", "nan"):
+        assert not re.search(rf"(?<![\w-]){re.escape(raw)}(?![\w-])", text), f"raw {raw!r} in the page"
+    assert "longer than 1022 residues" in text and "no hit" in text
+    # print: A4 at 96 dpi minus 12 mm margins ≈ 703 px of content
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    drv.set_window_size(703, 900)
+    page_w, view_w = drv.execute_script(scroll)
+    assert page_w <= view_w, f"print layout overflows: {page_w} px > {view_w} px"
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

@@ -150,3 +150,83 @@ def test_sweep_generates_once_and_resumes(tmp_path) -> None:
     assert len(records) == 2 and all(len(s) == 20 for _, s in records)
     assert report.run_sweep(args) == files  # resumed: nothing regenerated
     assert [p.stat().st_mtime_ns for p, _ in files] == stamps
+
+
+@needs_mmseqs
+def test_report_with_no_reference_uses_the_shipped_defaults(files, tmp_path, capsys) -> None:
+    """README's first command, then report: natural + random rows and novelty with no prepared corpus."""
+    from protein_didi.report.defaults import SHIPPED_REFERENCE
+
+    out = tmp_path / "out"
+    argv = ["--fasta", str(files["a"]), "--out", str(out), "--no-fold", "--no-judge", "--threads", "1"]
+    assert report.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "reference: shipped sample of 400 of the 1060 held-out test proteins" in printed
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["set"].tolist() == ["a", "natural", "random"]
+    assert summary["novelty_hits"].notna().all()
+    metrics = pd.read_csv(out / "metrics.csv")
+    shipped = {rid for rid, _ in read_fasta(SHIPPED_REFERENCE)}
+    natural = metrics[metrics["kind"] == "natural"]
+    assert {rid.split("/")[0] for rid in natural["id"]} <= shipped | {rid.rsplit("/", 1)[0] for rid in shipped}
+    assert not (natural["novelty"] >= 0.95).any()  # held-out proteins are not in the novelty target
+    page = (out / "report.html").read_text()
+    assert "shipped sample of 400" in page and "embedded teacher&#x27;s training split: 19,638 sequences" in page
+
+
+@needs_mmseqs
+def test_long_proteins_are_reported_with_reasons(files, tmp_path) -> None:
+    """> 1022 residues: composition, complexity, clusters and novelty score it; judge and ESMFold say why not."""
+    torch.set_num_threads(1)
+    long = next(s for _, s in iter_fasta(DB) if len(s) > 1100)
+    fasta = write_fasta(tmp_path / "long.fasta", [("short1", long[:60]), ("long1", long), ("short2", long[100:170])])
+    folder = Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "folds.sqlite")
+    argv = ["--fasta", str(fasta), "--labels", "natural", "--train", str(files["train"]), "--out", str(tmp_path / "o")]
+    assert report.main([*argv, "--threads", "1"], folder=folder) == 0
+    metrics = pd.read_csv(tmp_path / "o" / "metrics.csv")
+    row = metrics[metrics["id"] == "long1"].iloc[0]
+    assert np.isnan(row["plddt"]) and "plddt: longer than 1022 residues" in row["not_scored"]
+    assert row["length"] == len(long) and row["low_complexity"] >= 0 and row["cluster"] >= 0
+    judge_ran = metrics.loc[metrics["id"] == "short1", "judge_nll"].notna().item()
+    if judge_ran:
+        assert np.isnan(row["judge_nll"]) and "judge_nll: longer than 1022 residues" in row["not_scored"]
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    # the user's set keeps its label "natural"; the reference row moves aside
+    assert summary["set"].tolist() == ["natural", "natural (reference)", "random"]
+    assert summary["n"].tolist() == [3, 3, 3] and summary.loc[0, "plddt_scored"] == 2
+    assert (metrics[metrics["kind"] == "random"]["length"] == len(long)).sum() == 1  # references match lengths
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "(2/3 scored)" in page and "longer than 1022 residues" in page
+    assert "reference row is labelled &#x27;natural (reference)&#x27;" in page
+
+
+def test_label_clash_moves_the_reference_row() -> None:
+    gen = [report.SequenceSet("natural", "generated", [("1", "A" * 30)]),
+           report.SequenceSet("natural (reference)", "generated", [("1", "A" * 30)])]  # fmt: skip
+    refs = report.reference_sets(gen, [("n", "M" * 30)], dict.fromkeys("ACDEFGHIKLMNPQRSTVWY", 0.05), seed=0)
+    from protein_didi.report.sets import distinct_reference_labels
+
+    notes = distinct_reference_labels(gen, refs)
+    assert [r.label for r in refs] == ["natural (reference 2)", "random"] and len(notes) == 1
+
+
+def test_shipped_reference_is_reproducible(synthetic_data, tmp_path) -> None:
+    from data_prep.reference import HELDOUT_FILE, SAMPLE_FILE, main
+
+    for out in ("one", "two"):
+        args = ["--data", str(synthetic_data), "--num", "5", "--out", str(tmp_path / out), "--fasta", str(DB)]
+        assert main(args) == 0
+    for name in (SAMPLE_FILE, HELDOUT_FILE):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    sample = read_fasta(tmp_path / "one" / SAMPLE_FILE)
+    test_ids = {rid for rid, _ in read_fasta(synthetic_data / "test.fasta")}
+    assert len(sample) == 5 and {rid for rid, _ in sample} <= test_ids
+
+
+@pytest.mark.skipif(not DB.is_file(), reason="mmseqs2-examples is not installed")
+def test_rebuilt_training_split_excludes_the_shipped_reference(tmp_path) -> None:
+    from protein_didi.report.defaults import SHIPPED_REFERENCE, rebuild_train_split
+
+    assert rebuild_train_split(DB, tmp_path / "train.fasta") == 19_638  # data_prep.fasta's train split
+    train = {rid for rid, _ in iter_fasta(tmp_path / "train.fasta")}
+    assert not train & {rid for rid, _ in read_fasta(SHIPPED_REFERENCE)}
