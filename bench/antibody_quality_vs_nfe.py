@@ -1,0 +1,254 @@
+"""Antibody quality vs. sampling steps: AntiBERTy (the teacher), its distilled students, IgLM and natural antibodies.
+
+    python bench/antibody_quality_vs_nfe.py [--num 128] [--teacher-nfe 8,16,32,64,128] [--student-nfe 4,8,16]
+
+Every generated set is judged by models that did not make it: ANARCI (numbered
+fraction, chain type, closest V germline identity, mean CDR-H3 length, CDR-H3
+uniqueness, mean pairwise identity over IMGT positions),
+IgLM's NLL per residue (chain tag from ANARCI; favours IgLM's own samples) and,
+on a subset, AntiBERTy's pseudo-log-likelihood (favours the teacher's family).
+Means carry 95 % bootstrap intervals. The natural rows are the shipped offline
+set: 2 mature V domains, 4 V genes and 519 germline V+J joins (real segments, no
+D gene, so their CDR-H3s are short: no CDR3-length reference). Then a CDR-H3 redesign table on real
+heavy chains: the student, the teacher and IgLM's own infilling, side by side.
+
+Generated sets are cached in ``bench/results/antibody_quality_vs_nfe_samples/`` (with their
+wall time), so an interrupted run resumes; writes
+``bench/results/antibody_quality_vs_nfe.json`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, write_results
+
+from protein_didi.cli import int_list
+from protein_didi.eval.antibody import antibody_metrics, bootstrap_mean, load_natural_antibodies
+from protein_didi.eval.iglm_judge import load_iglm
+from protein_didi.eval.numbering import number_antibodies
+from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.fasta import read_fasta, write_fasta
+from protein_didi.protein.generate import generate
+from protein_didi.protein.pretrained import LoadedModel, load_model
+from protein_didi.protein.redesign import plan_redesign, redesign
+
+
+def cached(folder: Path, label: str, make: Any) -> list[str]:
+    """Sequences of set ``label``, generated once by ``make()`` and kept as FASTA (an interrupted run resumes)."""
+    fasta = folder / f"{label}.fasta"
+    if fasta.exists():
+        return [s for _, s in read_fasta(fasta)]
+    seqs = make()
+    write_fasta(fasta, [(f"{label}_{i + 1:04d}", s) for i, s in enumerate(seqs)])
+    return seqs
+
+
+def seconds_per_step(loaded: LoadedModel, length: int, batch: int = 32) -> float:
+    """Wall seconds per sequence per sampling step (one batch of ``batch`` at 8 steps, after a warm-up batch).
+
+    Sampling cost is NFE × one forward pass (the sampler adds ≤ 2 % at this size), so a set's seconds per
+    sequence is NFE × this; measured in one pass at the end so every model is timed under the same load.
+    """
+    generate(loaded, 4, length, 2, batch_size=4)
+    t0 = time.perf_counter()
+    generate(loaded, batch, length, 8, batch_size=batch)
+    return (time.perf_counter() - t0) / batch / 8
+
+
+@torch.no_grad()
+def pseudo_log_likelihood(loaded: LoadedModel, seqs: list[str]) -> list[float]:
+    """Mean log p(x_i | x_−i) per residue under ``loaded``: every position masked once, one batch per sequence."""
+    out = []
+    for seq in seqs:
+        tokens = ALPHABET.encode([seq])
+        n = len(seq)
+        batch = tokens.repeat(n, 1)
+        pos = torch.arange(n) + 1
+        batch[torch.arange(n), pos] = ALPHABET.mask_id
+        log_p = loaded.model(batch, torch.ones(n))
+        out.append(float(log_p[torch.arange(n), pos, tokens[0, pos]].mean()))
+    return out
+
+
+def judge(label: str, kind: str, seqs: list[str], **extra: Any) -> dict:
+    table, summary = antibody_metrics(seqs, iglm=True)
+    numbered, lo_hi = (
+        bootstrap_mean(table["numbered"].astype(float).to_numpy())[0],
+        bootstrap_mean(table["numbered"].astype(float).to_numpy())[1:],
+    )
+    return {
+        "set": label,
+        "kind": kind,
+        **extra,
+        "n": len(seqs),
+        "numbered": round(numbered, 3),
+        "numbered_ci95": [round(v, 3) for v in lo_hi],
+        "heavy": round(summary["chain_fraction"]["H"], 3),
+        "iglm_nll": round(summary["iglm_nll"], 3),
+        "iglm_nll_ci95": [round(v, 3) for v in summary["iglm_nll_ci95"]],
+        "iglm_nll_all": round(summary["iglm_nll_all"], 3),
+        "v_identity": round(summary["v_identity"], 3),
+        "v_identity_ci95": [round(v, 3) for v in summary["v_identity_ci95"]],
+        "cdrh3_unique": round(summary["cdrh3_unique_fraction"], 3),
+        "pairwise_identity_H": round(summary["pairwise_identity"]["H"], 3),
+        "cdrh3_length": round(summary["cdr3_length_H"], 1),
+    }
+
+
+def redesign_rows(
+    models: dict[str, tuple[LoadedModel, int]],
+    parents: list[tuple[str, str]],
+    designs: int,
+    cdr_length: tuple[int, int],
+) -> list[dict]:
+    """CDR-H3 redesign of real heavy chains: diffusion models vs IgLM's own infilling, judged the same way."""
+    iglm = load_iglm()
+    rows = []
+    for pid, parent in tqdm(parents, desc="redesign parents"):
+        plan = plan_redesign(parent, "H3", cdr_length, pid)
+        start, end = plan.spans[0]
+        outputs: dict[str, tuple[list[str], float]] = {}
+        for name, (loaded, nfe) in models.items():
+            t0 = time.perf_counter()
+            recs = redesign(loaded, plan, designs, nfe=nfe, seed=0)
+            outputs[f"{name}@{nfe}"] = ([s for _, s in recs], (time.perf_counter() - t0) / designs)
+        infills = iglm.infill(parent, (start, end), designs, seed=0)
+        outputs["IgLM infill"] = (list(infills.sequences), infills.seconds_per_sequence)
+        for method, (seqs, per) in outputs.items():
+            nums = number_antibodies(seqs)
+            span_nll = []
+            for seq, num in zip(seqs, nums, strict=True):
+                if num.numbered and num.chain_type == "H":
+                    span_nll.append(iglm.span_nll(seq, num.regions["CDR3"], chain="H").per_residue)
+            kept = np.mean([s[:start] == parent[:start] and s.endswith(parent[end:]) for s in seqs])
+            rows.append(
+                {
+                    "parent": pid,
+                    "method": method,
+                    "designs": len(seqs),
+                    "distinct": len(set(seqs)),
+                    "framework_kept": round(float(kept), 3),
+                    "numbered_heavy": round(float(np.mean([n.numbered and n.chain_type == "H" for n in nums])), 3),
+                    "cdrh3_iglm_nll": round(float(np.mean(span_nll)), 3) if span_nll else None,
+                    "seconds_per_design": round(per, 4),
+                }
+            )
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, key, label in zip(
+        axes,
+        ("numbered", "iglm_nll", "v_identity"),
+        ("numbered fraction (ANARCI)", "IgLM NLL (nats/residue)", "V-germline identity"),
+        strict=True,
+    ):
+        for model in sorted({r["set"].rsplit("@", 1)[0] for r in rows if r["kind"] == "diffusion"}):
+            pts = sorted(
+                (r["nfe"], r[key]) for r in rows if r["kind"] == "diffusion" and r["set"].startswith(model + "@")
+            )
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=model)
+        for r in rows:
+            if r["kind"] != "diffusion":
+                ax.axhline(r[key], ls="--", lw=1, color="grey" if r["kind"] == "natural" else "tab:red")
+                ax.annotate(r["set"], (ax.get_xlim()[0], r[key]), fontsize=7)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sampling steps (NFE)")
+        ax.set_title(label)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--num", type=int, default=128, help="sequences per cell (default 128)")
+    p.add_argument("--length", type=int, default=120, help="residues of every diffusion sample (default 120, a VH)")
+    p.add_argument("--teacher", default="antiberty")
+    p.add_argument("--teacher-nfe", type=int_list, default=[8, 16, 32, 64, 128])
+    p.add_argument("--students", default="antibody-student", help="comma-separated student models")
+    p.add_argument("--student-nfe", type=int_list, default=[4, 8, 16])
+    p.add_argument("--pll", type=int, default=16, help="sequences per set scored by AntiBERTy PLL (default 16)")
+    p.add_argument("--redesign-parents", type=int, default=4, help="real heavy chains to redesign (default 4)")
+    p.add_argument("--designs", type=int, default=16, help="CDR-H3 designs per parent and method (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--generate-only", action="store_true", help="generate and cache the sets, then stop")
+    p.add_argument("--name", default="antibody_quality_vs_nfe", help="results name (JSON, PNG, samples folder)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    samples = RESULTS / f"{args.name}_samples"
+    samples.mkdir(parents=True, exist_ok=True)
+
+    natural_records = load_natural_antibodies()
+    natural = [s for _, s in natural_records]
+    teacher = load_model(args.teacher, "cpu")
+    students = {name: load_model(name, "cpu") for name in args.students.split(",") if name}
+    cells = [(args.teacher, teacher, n) for n in args.teacher_nfe]
+    cells += [(name, m, n) for name, m in students.items() for n in args.student_nfe]
+    iglm = load_iglm()
+    sets = {
+        f"{name}@{nfe}": cached(
+            samples, f"{name}@{nfe}", lambda m=m, nfe=nfe: generate(m, args.num, args.length, nfe, seed=0)
+        )
+        for name, m, nfe in tqdm(cells, desc="generate")
+    }
+    sets["IgLM"] = cached(
+        samples, "IgLM", lambda: list(iglm.generate(args.num, "H", "human", seed=args.seed).sequences)
+    )
+    if args.generate_only:
+        return 0
+
+    rows = [judge(f"{name}@{nfe}", "diffusion", sets[f"{name}@{nfe}"], nfe=nfe) for name, _, nfe in cells]
+    rows.append(judge("IgLM (heavy, human)", "iglm", sets["IgLM"], nfe=None))
+    rows.append(judge("natural (shipped set)", "natural", natural, nfe=None))
+    for r, seqs in zip(rows, [*sets.values(), natural], strict=True):
+        # AntiBERTy pseudo-log-likelihood (favours the teacher's family) on the first --pll of each set
+        mean, lo, hi = bootstrap_mean(pseudo_log_likelihood(teacher, seqs[: args.pll]))
+        r.update(antiberty_pll=round(mean, 3), antiberty_pll_ci95=[round(lo, 3), round(hi, 3)])
+
+    # timing, all in one pass under the same load
+    per_step = {name: seconds_per_step(m, args.length) for name, m in [(args.teacher, teacher), *students.items()]}
+    t0 = time.perf_counter()
+    iglm.generate(16, "H", "human", seed=args.seed + 1)
+    iglm_per_seq = (time.perf_counter() - t0) / 16
+    for r in rows:
+        if r["kind"] == "diffusion":
+            r["seconds_per_seq"] = round(r["nfe"] * per_step[r["set"].rsplit("@", 1)[0]], 4)
+        elif r["kind"] == "iglm":
+            r["seconds_per_seq"] = round(iglm_per_seq, 4)
+
+    heavy = [
+        (rid.split("|")[2] if rid.startswith("mature") else rid.split("|", 2)[2], s)
+        for rid, s in natural_records
+        if ("|H|" in rid and rid.startswith("mature")) or ("IGHV" in rid and rid.startswith("germline_vj|anarci:human"))
+    ][: args.redesign_parents]
+    models = {name: (m, 8) for name, m in students.items()} | {args.teacher: (teacher, 64)}
+    design_rows = redesign_rows(models, heavy, args.designs, (10, 14))
+
+    extra = {"redesign": design_rows, "seconds_per_step": per_step, "args": vars(args)}
+    write_results(args.name, rows, extra)
+    import pandas as pd
+
+    print(pd.DataFrame(design_rows).to_string(index=False))
+    plot(rows, RESULTS / f"{args.name}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
