@@ -106,6 +106,16 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
     return records
 
 
+def check_out(out: Path | None) -> None:
+    """Refuse an output path that cannot be written before any sampling time is spent."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / 'samples.fasta'}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it or choose another path")
+
+
 def main(argv: list[str] | None = None) -> int:
     domain, rest = split_domain(argv)
     if domain == "text":
@@ -127,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         motif = Motif.parse(args.motif, args.prefix)
         # every argument is checked before the model loads or any progress is drawn (--nfe: the default's too)
         check_request(args.num, args.length, 1 if args.nfe is None else args.nfe, args.sampler, args.temperature,
-                      args.top_p, motif, args.batch_size)  # fmt: skip
+                      args.top_p, motif, args.batch_size, args.seed)  # fmt: skip
+        check_out(args.out)
         loaded = load_model(args.model, resolve_device(args.device))
         nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
         bar.desc = f"{args.model} @ {nfe} NFE"

@@ -103,6 +103,8 @@ def test_sample_cli_errors(capsys):
         (["--top-p", "1.5"], "top-p must be in (0, 1]"),
         (["--length", "1500"], "length 1500 is out of range"),
         (["--length", "20", "--motif", "30:W"], "motif reaches position 30"),
+        (["--seed", "-1"], "seed must be ≥ 0"),
+        (["--out", "/no/such/folder/s.fasta"], "folder /no/such/folder does not exist"),
     ],
 )
 def test_sample_validates_everything_before_loading_or_progress(capsys, extra, message):

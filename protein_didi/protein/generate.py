@@ -90,6 +90,7 @@ def check_request(
     top_p: float = 1.0,
     motif: Motif | None = None,
     batch_size: int = 32,
+    seed: int = 0,
 ) -> None:
     """Every model-independent check of a request, so callers can refuse it before showing any progress."""
     if num < 1:
@@ -98,6 +99,8 @@ def check_request(
         raise ValueError(f"NFE (sampling steps) must be ≥ 1, got {nfe}")
     if batch_size < 1:
         raise ValueError(f"batch size must be ≥ 1, got {batch_size}")
+    if seed < 0:
+        raise ValueError(f"seed must be ≥ 0, got {seed}")
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
     if not (math.isfinite(temperature) and temperature > 0):
@@ -134,7 +137,7 @@ def generate(
     Everything is checked before the first ``progress`` call, so a refused
     request never leaves a half-drawn progress bar.
     """
-    check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size)
+    check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size, seed)
     if sampler == "rgas" and loaded.discriminator is None:
         raise ValueError(f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)")
     device = next(loaded.model.parameters()).device

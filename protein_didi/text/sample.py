@@ -18,6 +18,7 @@ from pathlib import Path
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.core.device import resolve_device
 from protein_didi.progress import LazyBar
+from protein_didi.sample import check_out
 from protein_didi.text.generate import SAMPLERS, decode_blocks, generate_tokens
 from protein_didi.text.pretrained import load_model
 from protein_didi.text.tokenizer import TokenizerError
@@ -56,6 +57,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--temperature must be > 0, got {args.temperature}")
     if not 0 < args.top_p <= 1:
         raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+    check_out(args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
