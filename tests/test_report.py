@@ -230,3 +230,30 @@ def test_rebuilt_training_split_excludes_the_shipped_reference(tmp_path) -> None
     assert rebuild_train_split(DB, tmp_path / "train.fasta") == 19_638  # data_prep.fasta's train split
     train = {rid for rid, _ in iter_fasta(tmp_path / "train.fasta")}
     assert not train & {rid for rid, _ in read_fasta(SHIPPED_REFERENCE)}
+
+
+def test_a_metric_family_is_one_class_plus_one_entry() -> None:
+    """A new family (here: share of hydrophobic residues) shows up in metrics, summary and the page."""
+    from protein_didi.report.metrics import FAMILIES, Column, MetricFamily, Options
+    from protein_didi.report.metrics.base import fmt_percent
+
+    class Hydrophobic(MetricFamily):
+        name = "hydrophobic"
+        summary_columns = (Column("hydrophobic", "hydrophobic (% residues)", fmt_percent(0)),)
+        sequence_columns = summary_columns
+
+        def score(self, sc):
+            sc.metrics["hydrophobic"] = [sum(c in "AILMFVW" for c in s) / len(s) for s in sc.metrics["sequence"]]
+            sc.computed[self.name] = True
+
+        def summarize(self, sc, s, rows):
+            return {"hydrophobic": float(rows["hydrophobic"].mean())}
+
+    gen = [report.SequenceSet("mine", "generated", [("x1", "AILMKKKK"), ("x2", "KKKKKKKK")])]
+    comp = dict.fromkeys("ACDEFGHIKLMNPQRSTVWY", 0.05)
+    sets = gen + report.reference_sets(gen, [("n1", "MKVLAAGE"), ("n2", "MKVLAAGEQ")], comp, seed=0)
+    ev = report.evaluate(sets, comp, Options(judge=False, cluster=False), families=(*FAMILIES, Hydrophobic()))
+    assert ev.summary.loc[0, "hydrophobic"] == pytest.approx(0.25)
+    page = report.render_html(ev, "t", {})
+    assert "hydrophobic (% residues)" in page and "25 %" in page
+    assert "pLDDT not computed: disabled with --no-fold" in ev.notes
