@@ -167,7 +167,7 @@ def plot(rows: list[dict], path: Path) -> None:
         for r in rows:
             if r["kind"] != "diffusion":
                 ax.axhline(r[key], ls="--", lw=1, color="grey" if r["kind"] == "natural" else "tab:red")
-                ax.annotate(r["set"], (ax.get_xlim()[0], r[key]), fontsize=7)
+                ax.annotate(r["set"], (0.01, r[key]), xycoords=("axes fraction", "data"), fontsize=7)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("sampling steps (NFE)")
         ax.set_title(label)
