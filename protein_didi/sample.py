@@ -96,7 +96,8 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
     plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
     loaded = load_model(args.model, resolve_device(args.device))
     limit = int(loaded.info.get("max_residues", MAX_RESIDUES))
-    plans = [plan_redesign(p.parent, p.cdrs, lengths, p.parent_id, limit) for p in plans]  # the model's length cap
+    for plan in plans:
+        plan.check_fits(limit)
     nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
     bar.desc = f"{args.model} @ {nfe} NFE, {args.redesign}"
     records = []

@@ -35,6 +35,21 @@ class RedesignPlan:
     spans: tuple[tuple[int, int], ...]  # half-open index spans of those CDRs in ``parent``
     lengths: tuple[tuple[int, int], ...]  # (lo, hi) residues each CDR may take
 
+    @property
+    def longest(self) -> int:
+        """Residues of the longest possible design."""
+        return len(self.parent) + sum(
+            hi - (end - start) for (start, end), (_, hi) in zip(self.spans, self.lengths, strict=True)
+        )
+
+    def check_fits(self, max_residues: int) -> None:
+        """One-line error when a design could exceed the model's positions."""
+        if self.longest > max_residues:
+            raise InvalidSequenceError(
+                f"{self.parent_id}: designs would reach {self.longest} residues, more than the model's "
+                f"{max_residues}; shorten --cdr-length"
+            )
+
     def template(self, cdr_lengths: Sequence[int]) -> np.ndarray:
         """Residue ids (no specials) of the parent with each CDR replaced by ``cdr_lengths[k]`` [MASK]s."""
         pieces, cursor = [], 0
@@ -99,13 +114,10 @@ def plan_redesign(
     lengths = tuple(cdr_length or (end - start, end - start) for start, end in spans)
     if any(lo < 1 for lo, _ in lengths):
         raise InvalidSequenceError(f"{parent_id}: a CDR to keep at its parent length is empty; give --cdr-length")
-    longest = len(parent) + sum(hi - (end - start) for (start, end), (_, hi) in zip(spans, lengths, strict=True))
-    if max_residues is not None and longest > max_residues:
-        raise InvalidSequenceError(
-            f"{parent_id}: designs would reach {longest} residues, more than the model's {max_residues}; "
-            "shorten --cdr-length"
-        )
-    return RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths)
+    plan = RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths)
+    if max_residues is not None:
+        plan.check_fits(max_residues)
+    return plan
 
 
 def redesign(
