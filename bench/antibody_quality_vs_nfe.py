@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--students", default="antibody-student", help="comma-separated student models")
     p.add_argument("--student-nfe", type=int_list, default=[4, 8, 16])
     p.add_argument("--pll", type=int, default=16, help="sequences per set scored by AntiBERTy PLL (default 16)")
+    p.add_argument(
+        "--pll-nfe", type=int, default=64, help="PLL only for the teacher at this NFE, students at 8, IgLM, natural"
+    )
     p.add_argument("--redesign-parents", type=int, default=4, help="real heavy chains to redesign (default 4)")
     p.add_argument("--designs", type=int, default=16, help="CDR-H3 designs per parent and method (default 16)")
     p.add_argument("--seed", type=int, default=0)
@@ -217,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [judge(f"{name}@{nfe}", "diffusion", sets[f"{name}@{nfe}"], nfe=nfe) for name, _, nfe in cells]
     rows.append(judge("IgLM (heavy, human)", "iglm", sets["IgLM"], nfe=None))
     rows.append(judge("natural (shipped set)", "natural", natural, nfe=None))
-    for r, seqs in zip(rows, [*sets.values(), natural], strict=True):
-        # AntiBERTy pseudo-log-likelihood (favours the teacher's family) on the first --pll of each set
+    for r, seqs in zip(tqdm(rows, desc="AntiBERTy PLL"), [*sets.values(), natural], strict=True):
+        # AntiBERTy pseudo-log-likelihood (favours the teacher's family; L forward passes per sequence) on the
+        # first --pll of the sets compared three ways: the teacher at --pll-nfe, students at 8, IgLM, natural
+        wanted = r["kind"] != "diffusion" or r["nfe"] == (args.pll_nfe if r["set"].startswith(args.teacher) else 8)
+        if not wanted:
+            continue
         mean, lo, hi = bootstrap_mean(pseudo_log_likelihood(teacher, seqs[: args.pll]))
         r.update(antiberty_pll=round(mean, 3), antiberty_pll_ci95=[round(lo, 3), round(hi, 3)])
 
