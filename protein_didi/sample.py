@@ -22,6 +22,7 @@ from pathlib import Path
 from protein_didi.cli import DOMAINS, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
+from protein_didi.core.precision import PRECISIONS
 from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
@@ -60,7 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motif", default=None, help="residues fixed at 1-based positions, e.g. 5:WW,40:C")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    p.add_argument("--max-tokens", type=int, default=8192, help="cap on padded tokens per forward pass (default 8192)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="network precision: auto (bf16 where the device has native bf16, else fp32), fp32, bf16, int8 (CPU)",
+    )
     p.add_argument("--out", type=Path, default=None, help="FASTA file to write (default: print to stdout)")
     ab = p.add_argument_group("CDR redesign (antibodies)")
     ab.add_argument("--parent", default=None, help="parent antibody: a sequence or a FASTA file (each record a parent)")
@@ -94,7 +102,7 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
                   None, args.batch_size)  # fmt: skip
     lengths = parse_cdr_length(args.cdr_length)
     plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
-    loaded = load_model(args.model, resolve_device(args.device))
+    loaded = load_model(args.model, resolve_device(args.device), args.precision)
     limit = int(loaded.info.get("max_residues", MAX_RESIDUES))
     for plan in plans:
         plan.check_fits(limit)
@@ -140,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         check_request(args.num, args.length, 1 if args.nfe is None else args.nfe, args.sampler, args.temperature,
                       args.top_p, motif, args.batch_size, args.seed)  # fmt: skip
         check_out(args.out)
-        loaded = load_model(args.model, resolve_device(args.device))
+        if args.max_tokens < 1:
+            raise ValueError(f"--max-tokens must be ≥ 1, got {args.max_tokens}")
+        loaded = load_model(args.model, resolve_device(args.device), args.precision)
         nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
         bar.desc = f"{args.model} @ {nfe} NFE"
         seqs = generate(
@@ -155,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             motif,
             args.batch_size,
             bar,
+            max_tokens=args.max_tokens,
         )
     except (CheckpointError, InvalidSequenceError, ValueError) as err:
         bar.close()

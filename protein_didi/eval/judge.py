@@ -31,6 +31,7 @@ import torch
 
 from protein_didi.core.causal_lm import CausalALiBiLM
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.core.precision import apply_precision, resolve_precision
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.pretrained import CHECKPOINT_DIR, ModelNotFoundError
 
@@ -90,6 +91,7 @@ class Judge:
         self.model = model.eval()
         self.info = info or {}
         self.max_tokens = max_tokens  # bounds B·L per forward pass, so 1022-residue inputs fit in memory
+        self.precision = "fp32"  # set by load_judge when it converts the model
 
     @property
     def device(self) -> torch.device:
@@ -131,8 +133,13 @@ class Judge:
         return out
 
 
-def load_judge(name_or_path: str = "judge", device: torch.device | str = "cpu") -> Judge:
-    """The shipped judge (``"judge"``) or one in a folder (a model folder or a training run's ``OUT``)."""
+def load_judge(name_or_path: str = "judge", device: torch.device | str = "cpu", precision: str = "fp32") -> Judge:
+    """The shipped judge (``"judge"``) or one in a folder (a model folder or a training run's ``OUT``).
+
+    ``precision`` (fp32 by default: the judge is a measurement, and it is small) is
+    checked before loading and applied once; see :mod:`protein_didi.core.precision`.
+    """
+    resolved = resolve_precision(precision, device)
     path = CHECKPOINT_DIR / "judge" if name_or_path == "judge" else Path(name_or_path)
     if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
         path = path / "model"
@@ -150,7 +157,9 @@ def load_judge(name_or_path: str = "judge", device: torch.device | str = "cpu") 
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise CheckpointError(f"{path}/model.safetensors does not match its config.json ({first})") from None
-    return Judge(model.to(device), cfg.get("info", {}))
+    judge = Judge(apply_precision(model.to(device), resolved), cfg.get("info", {}))
+    judge.precision = resolved
+    return judge
 
 
 @lru_cache(maxsize=1)

@@ -131,11 +131,14 @@ def generate(
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
     rgas_kwargs: dict | None = None,
+    max_tokens: int | None = None,
 ) -> list[str]:
     """``num`` sequences; equal lengths are batched together, outputs keep the drawn order.
 
-    Everything is checked before the first ``progress`` call, so a refused
-    request never leaves a half-drawn progress bar.
+    A batch holds at most ``batch_size`` sequences and, if ``max_tokens`` is
+    given, at most that many padded tokens (at least one sequence), so long
+    proteins do not exhaust a laptop's memory. Everything is checked before the
+    first ``progress`` call, so a refused request never leaves a half-drawn progress bar.
     """
     check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size, seed)
     if sampler == "rgas" and loaded.discriminator is None:
@@ -151,11 +154,12 @@ def generate(
     config = SamplerConfig(nfe, temperature, top_p, suppress=ALPHABET.nonstandard_ids)
     order = sorted(range(num), key=lambda i: lengths[i])
     out: list[str | None] = [None] * num
-    total_steps = nfe * math.ceil(num / batch_size)
+    batches = plan_batches([lengths[i] for i in order], batch_size, max_tokens)
+    total_steps = nfe * len(batches)
     done_steps = 0
 
-    for start in range(0, num, batch_size):
-        idx = order[start : start + batch_size]
+    for start, stop in batches:
+        idx = order[start:stop]
         # sequences of one batch share a length where possible; pad to the longest otherwise
         tokens = ALPHABET.masked_template([lengths[i] for i in idx]).to(device)
         fixed = ALPHABET.special_positions(tokens)
@@ -187,6 +191,27 @@ def generate(
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             out[i] = seq
     return [s for s in out if s is not None]
+
+
+def plan_batches(
+    sorted_lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
+) -> list[tuple[int, int]]:
+    """``[start, stop)`` slices of length-sorted sequences: ≤ ``batch_size`` each and ≤ ``max_tokens`` padded tokens.
+
+    A sequence is ``length + 2`` tokens (``<cls>``, ``<eos>``); a batch pads to its longest.
+    """
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max tokens per batch must be ≥ 1, got {max_tokens}")
+    out, start = [], 0
+    while start < len(sorted_lengths):
+        stop = start + 1
+        while stop < len(sorted_lengths) and stop - start < batch_size:
+            if max_tokens is not None and (stop - start + 1) * (sorted_lengths[stop] + 2) > max_tokens:
+                break
+            stop += 1
+        out.append((start, stop))
+        start = stop
+    return out
 
 
 def sequence_records(seqs: Sequence[str], prefix: str) -> list[tuple[str, str]]:

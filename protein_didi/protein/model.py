@@ -101,7 +101,7 @@ class EsmDenoiser(nn.Module):
             lengths = (tokens != ALPHABET.pad_id).sum(-1).clamp_min(1)
             observed = is_mask.sum(-1).float() / lengths
             emb = emb * (1 - 0.15 * 0.8) / (1 - observed).clamp_min(1e-3)[:, None, None]
-        return emb
+        return emb.to(table.dtype)  # the fp32 rescale would otherwise promote a bf16 model's embeddings
 
     def features(
         self, tokens: torch.Tensor, t: torch.Tensor | None = None, soft_tokens: torch.Tensor | None = None

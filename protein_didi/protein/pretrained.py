@@ -27,6 +27,7 @@ import torch
 from transformers import BertConfig, EsmConfig, EsmForMaskedLM
 
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.core.precision import apply_precision, resolve_precision
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
 from protein_didi.protein.hf_mlm import BertDenoiser, load_bert_folder
 from protein_didi.protein.model import EsmDenoiser
@@ -54,6 +55,7 @@ class LoadedModel:
     info: dict[str, Any] = field(default_factory=dict)
     role: str = "teacher"
     discriminator: torch.nn.Module | None = None
+    precision: str = "fp32"
 
 
 def save_model(
@@ -113,8 +115,36 @@ def packaged_folder(name: str) -> Path:
     return folder
 
 
-def load_model(name_or_path: str, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a named model or a folder; one-line :class:`ModelNotFoundError` when weights are missing."""
+def load_model(name_or_path: str, device: torch.device | str = "cpu", precision: str = "fp32") -> LoadedModel:
+    """Load a named model or a folder for inference in ``precision`` (auto, fp32, bf16, int8).
+
+    The precision is checked against the device before any weights are read
+    (one-line :class:`~protein_didi.core.precision.PrecisionError`) and applied
+    once here. Trainers load in the default fp32. One-line
+    :class:`ModelNotFoundError` when weights are missing.
+    """
+    resolved = resolve_precision(precision, device)
+    loaded = _load(name_or_path, device)
+    return with_precision(loaded, resolved)
+
+
+def with_precision(loaded: LoadedModel, precision: str) -> LoadedModel:
+    """Convert a freshly loaded fp32 model (and its discriminator) to a resolved precision, in place.
+
+    RGAS differentiates the discriminator's reward with respect to its input: under
+    bf16 it runs in bf16 (autograd works there); under int8 it stays fp32, because
+    dynamically quantised layers have no backward pass.
+    """
+    if precision == "fp32":
+        return loaded
+    apply_precision(loaded.model, precision)
+    if loaded.discriminator is not None and precision == "bf16":
+        apply_precision(loaded.discriminator, precision)
+    loaded.precision = precision
+    return loaded
+
+
+def _load(name_or_path: str, device: torch.device | str) -> LoadedModel:
     if name_or_path in PACKAGED:
         return _load_packaged(name_or_path, device)
     target = resolve(name_or_path)

@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", type=float, default=0.8, help="clustering coverage (default 0.8)")
     p.add_argument("--seed", type=int, default=0, help="seed for reference rows and sweep generation")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (folding and sweep generation)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "int8"),  # protein_didi.core.precision.PRECISIONS (imports torch)
+        default="fp32",
+        help="judge and sweep-generation precision: fp32 (default: a report measures, so it does not depend "
+        "on the machine), auto, bf16, int8 (CPU)",
+    )
     p.add_argument("--sweep", action="store_true", help="generate a model × length × NFE grid first, then report")
     p.add_argument("--models", type=_csv_list(str), default=["teacher", "student"], help="sweep models")
     p.add_argument("--lengths", type=_csv_list(int), default=[100, 200, 300, 400, 500], help="sweep lengths")
@@ -168,6 +175,10 @@ def check_arguments(args: argparse.Namespace) -> list[str]:
             raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {value}")
     if args.sweep and any(n < 1 for n in args.nfe):
         raise ValueError(f"--nfe values must be ≥ 1, got {args.nfe}")
+    from protein_didi.core.device import resolve_device
+    from protein_didi.core.precision import resolve_precision
+
+    resolve_precision(args.precision, resolve_device(args.device))  # a one-line PrecisionError before any work
     return labels
 
 
@@ -234,6 +245,7 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
                 coverage=args.coverage,
                 judge=not args.no_judge,
                 judge_path=args.judge,
+                judge_precision=args.precision,
                 cluster=not args.no_diversity,
                 train_fasta=str(train_from.path) if train_from.path else None,
                 no_train_reason=train_from.description,

@@ -28,7 +28,7 @@ def run_sweep(args: argparse.Namespace) -> list[tuple[Path, str]]:
         path = out_dir / f"{label}.fasta"
         if not path.is_file():
             if model not in loaded:
-                loaded[model] = load_model(model, device)
+                loaded[model] = load_model(model, device, getattr(args, "precision", "fp32"))
             seqs = generate(loaded[model], args.num, length, nfe, seed=args.seed, batch_size=args.batch_size)
             records = sequence_records(seqs, f"{label}_seed{args.seed}")
             atomic_write(path, lambda p, r=records: write_fasta(p, r))

@@ -32,6 +32,7 @@ class Options:
     coverage: float = 0.8
     judge: bool = True
     judge_path: str | None = None
+    judge_precision: str = "fp32"
     cluster: bool = True
     train_fasta: str | None = None
     no_train_reason: str = "novelty not computed: no training FASTA (give --train, e.g. data/uniprot20k/train.fasta)"

@@ -15,7 +15,7 @@ from protein_didi.report.sets import SequenceSet
 TOO_LONG = f"longer than {MAX_RESIDUES} residues (the judge's limit)"
 
 
-def judge_scores(seqs: list[str], judge_path: str | None) -> tuple[np.ndarray, str | None]:
+def judge_scores(seqs: list[str], judge_path: str | None, precision: str = "fp32") -> tuple[np.ndarray, str | None]:
     """Judge NLL (nats/residue) or NaN with the reason; the judge is optional and lives in another module."""
     nan = np.full(len(seqs), np.nan)
     try:
@@ -23,8 +23,8 @@ def judge_scores(seqs: list[str], judge_path: str | None) -> tuple[np.ndarray, s
     except ImportError as err:
         return nan, f"judge NLL not computed: judge module unavailable ({err})"
     try:
-        if judge_path is not None:
-            return np.asarray(load_judge(judge_path).nll(seqs), dtype=np.float64), None
+        if judge_path is not None or precision != "fp32":
+            return np.asarray(load_judge(judge_path or "judge", precision=precision).nll(seqs), dtype=np.float64), None
         load_judge()  # raises ModelNotFoundError with the training command when the weights are absent
         return np.asarray(judge_nll(seqs), dtype=np.float64), None
     except Exception as err:  # the judge is a nice-to-have: any failure must not cost the rest of the report
@@ -51,7 +51,7 @@ class JudgeNLL(MetricFamily):
         if len(fits) == 0:
             sc.notes.append(f"judge NLL not computed: every sequence is {TOO_LONG}")
             return
-        values, note = judge_scores(m.loc[fits, "sequence"].tolist(), sc.options.judge_path)
+        values, note = judge_scores(m.loc[fits, "sequence"].tolist(), sc.options.judge_path, sc.options.judge_precision)
         m.loc[fits, "judge_nll"] = values
         if note:
             sc.notes.append(note)
