@@ -8,6 +8,7 @@ import streamlit as st
 
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
+from protein_didi.core.precision import parameter_count
 from protein_didi.protein.pretrained import CHECKPOINT_DIR, EMBEDDED, LoadedModel, load_model
 from protein_ui.common import (
     CHECKPOINT_OPTION,
@@ -22,15 +23,18 @@ def available_models() -> list[str]:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading model…")
-def _load_cached(name_or_path: str, device: str, stamp: float) -> LoadedModel:
-    return load_model(name_or_path, device)
+def _load_cached(name_or_path: str, device: str, stamp: float, precision: str = "auto") -> LoadedModel:
+    return load_model(name_or_path, device, precision)
 
 
-def get_model(name_or_path: str, device: str) -> LoadedModel:
-    """Each model is loaded once per server process (again only if its files change, e.g. a retrained student)."""
+def get_model(name_or_path: str, device: str, precision: str | None = None) -> LoadedModel:
+    """Each model is loaded once per server process and precision (again only if its files change).
+
+    ``precision`` defaults to the sidebar's choice (``auto`` before it is drawn).
+    """
     folder = CHECKPOINT_DIR / EMBEDDED[name_or_path] if name_or_path in EMBEDDED else Path(name_or_path)
     stamp = max((f.stat().st_mtime for f in folder.glob("*.*")), default=0.0) if folder.is_dir() else 0.0
-    return _load_cached(name_or_path, device, stamp)
+    return _load_cached(name_or_path, device, stamp, precision or st.session_state.get("precision", "auto"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -39,7 +43,7 @@ def device_name() -> str:
 
 
 def num_params(loaded: LoadedModel) -> int:
-    return sum(p.numel() for p in loaded.model.parameters())
+    return parameter_count(loaded.model)  # int8 layers keep their weights outside .parameters()
 
 
 def model_picker(label: str, key: str, default: str | None = None) -> tuple[str, LoadedModel | None]:

@@ -6,6 +6,7 @@ import os
 
 import streamlit as st
 
+from protein_didi.core.precision import PRECISIONS
 from protein_didi.protein.alphabet import MAX_RESIDUES
 from protein_ui.common import (
     DEFAULT_ESMFOLD,
@@ -26,9 +27,19 @@ from protein_ui.models import (
 def sidebar() -> AppState:
     with st.sidebar:
         st.header("protein_didi")
+        st.selectbox(
+            "Precision",
+            PRECISIONS,
+            key="precision",
+            help="auto: bf16 where the device has native bf16 (recent GPUs, CPUs with AVX512-BF16/AMX), else fp32. "
+            "int8 (CPU only) quantises the linear layers.",
+        )
         name, loaded = model_picker("Model", "gen_model", "student" if "student" in available_models() else None)
         if loaded is not None:
-            st.caption(f"role: {loaded.role} · {num_params(loaded) / 1e6:.1f}M parameters · device {device_name()}")
+            st.caption(
+                f"role: {loaded.role} · {num_params(loaded) / 1e6:.1f}M parameters · device {device_name()} "
+                f"· {loaded.precision}"
+            )
         st.divider()
         st.text_input(
             "ESMFold weights",

@@ -125,3 +125,13 @@ def module_precision(module: nn.Module) -> str:
             return "int8"
     dtypes = {p.dtype for p in module.parameters() if p.is_floating_point()}
     return "bf16" if dtypes == {torch.bfloat16} else "fp32" if dtypes <= {torch.float32} else str(dtypes)
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Weights in ``module``, counting int8 dynamically quantised layers (their packed weights are no parameters)."""
+    count = sum(p.numel() for p in module.parameters())
+    for sub in module.modules():
+        if type(sub).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(sub, "weight", None)):
+            bias = sub.bias()
+            count += sub.weight().numel() + (bias.numel() if bias is not None else 0)
+    return count
