@@ -125,8 +125,8 @@ def run_training(
                     now = time.perf_counter()
                     elapsed, clock = elapsed + now - clock, now
                     state = {"step": done, "task": task_state, "elapsed_s": elapsed, "world_size": ctx.world_size}
+                    _write_curves(out)  # before the state: a run killed while plotting resumes from the last one
                     save_state(state_path, state)
-                    _write_curves(out)
     if main:
         save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
     if main or ctx.sharded:
