@@ -111,7 +111,7 @@ def apply_precision(module: nn.Module, precision: str) -> nn.Module:
             spec = {
                 name: per_channel_dynamic_qconfig
                 for name, sub in module.named_modules()
-                if type(sub) is nn.Linear and name and name not in skip
+                if type(sub) is nn.Linear and name and name not in skip and isinstance(sub.weight, torch.Tensor)
             }
             quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
         return module
