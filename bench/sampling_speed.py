@@ -20,7 +20,9 @@ a CPU without native bf16 is emulated (refused by ``--precision bf16``): it is
 timed at batch 1 only, to show why. Quality: 160 student@8 sequences (L = 100,
 same seed) per precision, judge NLL (fp32 judge) and composition KL with 95 %
 intervals, and the paired judge-NLL change against fp32; plus the judge itself
-run in each precision on the fp32 samples. The JSON keeps the part not re-run.
+run in each precision on the fp32 samples; and one DPLM-size fp32 forward with
+eager instead of SDPA attention and with 1 thread instead of all (the CPU
+settings that could matter). The JSON keeps the part not re-run.
 """
 
 from __future__ import annotations
@@ -168,6 +170,26 @@ def precision_speed(name: str, model, lengths: list[int], batches: list[int], nf
     return rows
 
 
+@torch.no_grad()
+def levers(model, length: int = 200) -> list[dict]:
+    """One fp32 forward at batch 1 under the CPU settings that could matter: threads and attention kernel."""
+    z = ALPHABET.masked_template([length])
+    t = torch.ones(1)
+    threads = torch.get_num_threads()
+    rows = []
+    for setting, n_threads, attn in (("default (sdpa)", threads, "sdpa"), ("eager attention", threads, "eager"),
+                                     ("1 thread", 1, "sdpa")):  # fmt: skip
+        torch.set_num_threads(n_threads)
+        model.mlm.set_attn_implementation(attn)
+        model(z, t)
+        rows.append({"setting": setting, "threads": n_threads, "attention": attn, "length": length,
+                     "forward_s": round(timed(partial(model, z, t), repeats=3), 4)})  # fmt: skip
+        print(rows[-1], flush=True)
+    torch.set_num_threads(threads)
+    model.mlm.set_attn_implementation("sdpa")
+    return rows
+
+
 def interval(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and its normal-approximation 95 % interval."""
     half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
@@ -250,7 +272,8 @@ def main() -> int:
     args = p.parse_args()
     torch.manual_seed(0)
     old = previous()
-    rows, extra = old.get("rows", []), {k: old[k] for k in ("goal_overhead", "worst_overhead") if k in old}
+    kept = ("goal_overhead", "worst_overhead", "cpu_levers_dplm150m")
+    rows, extra = old.get("rows", []), {k: old[k] for k in kept if k in old}
     if args.part in ("all", "overhead"):
         nfes = [8, 32] if args.quick else [8, 32, 128]
         rows = bench_model("tiny-teacher", load_model("teacher").model, args.batch, [100, 200], nfes)
@@ -267,6 +290,7 @@ def main() -> int:
         if not args.quick:
             big = EsmDenoiser(esm_config("dplm-150m")).eval()
             speed += precision_speed("dplm-150m-random", big, [100, 200], [1, 2, 4, 8])
+            extra["cpu_levers_dplm150m"] = levers(big)
         quality = precision_quality(40 if args.quick else 160)
     extra |= {"precision_rows": speed, "quality_rows": quality}
     if speed and quality:
