@@ -71,6 +71,8 @@ def test_converted_models_run_in_the_requested_precision_and_agree_with_fp32(mak
     assert module_precision(model) == "fp32" and module_precision(low) == precision
     if precision == "bf16":
         assert {p.dtype for p in low.parameters()} == {torch.bfloat16}
+        rotary = [b.dtype for n, b in low.named_buffers() if n.endswith("inv_freq")]
+        assert rotary == ([torch.float32] * len(rotary)) and (make is bert or rotary)  # positions stay exact
     else:
         quantised = [m for m in low.modules() if type(m) is torch.ao.nn.quantized.dynamic.Linear]
         assert len(quantised) >= 8  # every encoder Linear, not only one

@@ -33,6 +33,7 @@ CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 /proc/cpu
 # Linear layers with fewer outputs than this stay fp32 under int8: output heads (logits, D's score) gain
 # nothing measurable from int8 and feed the probabilities directly.
 INT8_MIN_OUT_FEATURES = 128
+FP32_BUFFERS = frozenset({"inv_freq"})  # buffers kept fp32 under bf16 (rotary position frequencies)
 
 
 class PrecisionError(ValueError):
@@ -88,6 +89,8 @@ def resolve_precision(name: str, device: torch.device | str) -> str:
 def apply_precision(module: nn.Module, precision: str) -> nn.Module:
     """Convert an inference module once: ``fp32`` as is, ``bf16`` weights, or ``int8`` dynamic quantisation.
 
+    bf16 converts parameters and buffers except rotary frequencies (``FP32_BUFFERS``).
+
     ``precision`` must already be resolved (not ``auto``). int8 replaces
     ``nn.Linear`` layers in place (CPU only); small output heads stay fp32
     (see ``INT8_MIN_OUT_FEATURES``). Returns the module, in eval mode.
@@ -96,7 +99,13 @@ def apply_precision(module: nn.Module, precision: str) -> nn.Module:
     if precision == "fp32":
         return module.float()
     if precision == "bf16":
-        return module.to(torch.bfloat16)
+        # rotary frequencies stay fp32: rounded to bf16 (8 bits) they shift the phase at position 1000 by radians
+        keep = {name: buf.clone() for name, buf in module.named_buffers() if name.split(".")[-1] in FP32_BUFFERS}
+        module.to(torch.bfloat16)
+        for name, buf in keep.items():
+            owner, _, leaf = name.rpartition(".")
+            setattr(module.get_submodule(owner), leaf, buf)
+        return module
     if precision == "int8":
         skip = {
             name
