@@ -34,7 +34,7 @@ from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
 from protein_didi.core.loop import TrainingDiverged
 from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
 from protein_didi.core.train_cli import add_fsdp_arg, distill_run, fail, start_parallel_run, succeed
-from protein_didi.protein.alphabet import InvalidSequenceError
+from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
@@ -155,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx = start_parallel_run(args)
         device = ctx.device
         teacher = load_model(args.teacher, device)
+        # distil the distribution we sample: the 20 standard residues. Renormalising non-standard ones away after
+        # the model's softmax (the sampler's suppression) leaves their logits rounding-noise gradients, which Adam
+        # amplifies into a random walk of those weights; masked before the softmax they get exactly none
+        teacher.model.allowed.copy_(ALPHABET.standard_ids)
         data_info: dict[str, Any] = {}
         if args.data is not None:
             meta = read_meta(args.data)
