@@ -31,6 +31,7 @@ import argparse
 import copy
 import importlib.util
 import json
+import os
 import time
 from functools import partial
 
@@ -271,6 +272,7 @@ def main() -> int:
     p.add_argument("--part", choices=("all", "overhead", "precision"), default="all", help="what to measure")
     args = p.parse_args()
     torch.manual_seed(0)
+    load0 = os.getloadavg()[0]  # other work on the machine slows every row alike; recorded to judge the numbers
     old = previous()
     kept = ("goal_overhead", "worst_overhead", "cpu_levers_dplm150m")
     rows, extra = old.get("rows", []), {k: old[k] for k in kept if k in old}
@@ -292,7 +294,7 @@ def main() -> int:
             speed += precision_speed("dplm-150m-random", big, [100, 200], [1, 2, 4, 8])
             extra["cpu_levers_dplm150m"] = levers(big)
         quality = precision_quality(40 if args.quick else 160)
-    extra |= {"precision_rows": speed, "quality_rows": quality}
+    extra |= {"precision_rows": speed, "quality_rows": quality, "load_average_start_end": [load0, os.getloadavg()[0]]}
     if speed and quality:
         extra["precision_decision"] = decide(speed, quality)
     write_results("sampling_speed", rows, extra)
