@@ -4,6 +4,8 @@ Names:
     ``teacher``       the embedded tiny teacher (trained on CPU, shipped in the package)
     ``student``       its DiDi-Instruct student (8-step)
     ``student-idlm``  its IDLM student
+    ``antibody-student``  AntiBERTy distilled by IDLM into an 8-step antibody generator (60 CPU iterations at
+                      120 residues; needs ``pip install -e .[antibody]`` for nothing but CDR redesign numbering)
     ``dplm-150m``     DPLM-150M from the hub id ``airkingbd/dplm_150m`` (needs the weights)
     ``antiberty``     AntiBERTy (BERT, 26 M parameters, antibodies; ≤ 510 residues), read from the
                       installed ``antiberty`` package's files (``pip install -e .[antibody]``), no network
@@ -34,7 +36,12 @@ from protein_didi.protein.model import EsmDenoiser
 
 ProteinDenoiser = EsmDenoiser | BertDenoiser
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-EMBEDDED = {"teacher": "teacher", "student": "student", "student-idlm": "student-idlm"}
+EMBEDDED = {
+    "teacher": "teacher",
+    "student": "student",
+    "student-idlm": "student-idlm",
+    "antibody-student": "antibody-student",
+}
 HUB_IDS = {"dplm-150m": "airkingbd/dplm_150m", "dplm-650m": "airkingbd/dplm_650m"}
 PACKAGED = {"antiberty": "AntiBERTy_md_smooth"}  # name → folder under the package's trained_models/
 FORMAT = "protein_didi/1"
@@ -164,7 +171,8 @@ def _load(name_or_path: str, device: torch.device | str) -> LoadedModel:
     if "/" in str(target) and not str(target).startswith((".", "/")):
         return _load_transformers(str(target), name_or_path, device)
     raise ModelNotFoundError(
-        f"no model '{name_or_path}': give teacher, student, student-idlm, dplm-150m, antiberty or a checkpoint folder"
+        f"no model '{name_or_path}': give teacher, student, student-idlm, antibody-student, dplm-150m, antiberty "
+        "or a checkpoint folder"
     )
 
 
