@@ -41,6 +41,11 @@ mmseqs2-examples) when that is on disk. --reference and --train override.
 Proteins of any length are reported; the judge and ESMFold score up to 1022
 residues and leave longer ones blank with the reason.
 
+Sets of antibodies (≥ 50 % of a 32-sequence sample numbered by ANARCI, or all
+input sets with --antibody; --no-antibody skips the check) also get antibody
+metrics: numbered fraction, heavy-chain share, V-gene identity, IgLM NLL (when
+the iglm package is installed), CDR-H3 uniqueness and IMGT pairwise identity.
+
 Labels such as ``student-8`` or ``teacher-32-L200`` (``<model>-<nfe>[-L<length>]``)
 add pLDDT-vs-NFE curves. ``--sweep`` generates such sets first
 (``--models teacher,student --lengths 100,200 --nfe 8,16,32 --num 40``); FASTAs
@@ -135,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-judge", action="store_true", help="skip the judge NLL")
     p.add_argument("--judge", default=None, help="judge checkpoint folder (default: the shipped judge)")
     p.add_argument("--threads", type=int, default=None, help="threads for MMseqs2 and torch (default: all cores)")
+    ab = p.add_mutually_exclusive_group()
+    ab.add_argument(
+        "--antibody",
+        dest="antibody",
+        action="store_const",
+        const=True,
+        default=None,
+        help="antibody metrics (ANARCI numbering, V identity, IgLM NLL, CDR-H3 uniqueness) for every input set "
+        "(default: for sets where ≥ 50 %% of a 32-sequence sample numbers as antibodies)",
+    )
+    ab.add_argument("--no-antibody", dest="antibody", action="store_const", const=False, help="skip antibody metrics")
     p.add_argument("--no-diversity", action="store_true", help="skip MMseqs2 clustering (~3 s per set)")
     p.add_argument("--min-seq-id", type=float, default=0.3, help="clustering identity threshold (default 0.3)")
     p.add_argument("--coverage", type=float, default=0.8, help="clustering coverage (default 0.8)")
@@ -249,6 +265,7 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
                 cluster=not args.no_diversity,
                 train_fasta=str(train_from.path) if train_from.path else None,
                 no_train_reason=train_from.description,
+                antibody=args.antibody,
             )
             ev: Evaluation = evaluate(sets, ref_comp, options)
         ev.notes[:0] = notices

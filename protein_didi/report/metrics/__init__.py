@@ -7,6 +7,7 @@ instance to :data:`FAMILIES`.
 
 from __future__ import annotations
 
+from protein_didi.report.metrics.antibody import AntibodyMetrics
 from protein_didi.report.metrics.base import NOT_COMPUTED, Column, MetricFamily, Options, Scoring
 from protein_didi.report.metrics.clusters import Clusters
 from protein_didi.report.metrics.fold import Foldability
@@ -14,6 +15,13 @@ from protein_didi.report.metrics.judge import JudgeNLL
 from protein_didi.report.metrics.novelty import Novelty
 from protein_didi.report.metrics.sequence import SequenceStats
 
-FAMILIES: tuple[MetricFamily, ...] = (Foldability(), JudgeNLL(), SequenceStats(), Clusters(), Novelty())
+FAMILIES: tuple[MetricFamily, ...] = (
+    Foldability(),
+    JudgeNLL(),
+    SequenceStats(),
+    Clusters(),
+    Novelty(),
+    AntibodyMetrics(),
+)
 
 __all__ = ["FAMILIES", "NOT_COMPUTED", "Column", "MetricFamily", "Options", "Scoring"]

@@ -36,6 +36,7 @@ class Options:
     cluster: bool = True
     train_fasta: str | None = None
     no_train_reason: str = "novelty not computed: no training FASTA (give --train, e.g. data/uniprot20k/train.fasta)"
+    antibody: bool | None = None  # antibody metrics: True forces them, False skips them, None detects antibody sets
 
 
 @dataclass

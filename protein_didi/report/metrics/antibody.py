@@ -1,0 +1,177 @@
+"""Antibody metrics (ANARCI numbering, V identity, IgLM NLL, CDR-H3 uniqueness) for sets that are antibodies.
+
+A set is scored when ``--antibody`` forces it or when at least half of a small
+sample of it (:data:`DETECT_SAMPLE` sequences) numbers with ANARCI, so a
+protein-only report pays at most one small hmmscan call per set. The summary
+goes into its own table (the "Antibody metrics" section), showing only those sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_percent
+from protein_didi.report.sets import SequenceSet
+
+DETECT_SAMPLE = 32
+DETECT_FRACTION = 0.5
+INSTALL = "pip install -e .[antibody] and apt-get install hmmer"
+NO_IGLM = "IgLM NLL not computed: the iglm package is not installed (pip install -e .[iglm]; non-commercial licence)"
+SEQUENCE_KEYS = ("ab_numbered", "ab_chain", "ab_v_gene", "ab_v_identity", "ab_cdr3")
+
+
+def anarci_missing() -> str | None:
+    """Why ANARCI cannot run here (package or hmmscan binary missing), or None."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("anarci") is None:
+        return "the anarci package is not installed"
+    if shutil.which("hmmscan") is None:
+        return "the hmmscan binary is not on PATH"
+    return None
+
+
+def detect_sample(sequences: list[str], size: int = DETECT_SAMPLE) -> list[str]:
+    """At most ``size`` sequences spread evenly over the set (deterministic)."""
+    if len(sequences) <= size:
+        return list(sequences)
+    return [sequences[i] for i in np.linspace(0, len(sequences) - 1, size).round().astype(int)]
+
+
+def looks_like_antibodies(sequences: list[str]) -> bool:
+    """True when at least :data:`DETECT_FRACTION` of a sample numbers as an antibody V domain."""
+    from protein_didi.eval.numbering import number_antibodies
+
+    sample = detect_sample(sequences)
+    if not sample:
+        return False
+    numbered = [n.numbered for n in number_antibodies(sample)]
+    return sum(numbered) / len(numbered) >= DETECT_FRACTION
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if bool(value) else "no"
+
+
+class AntibodyMetrics(MetricFamily):
+    name = "antibody"
+    table = "antibody"
+    summary_columns = (
+        Column("ab_numbered_fraction", "numbered by ANARCI (%)", fmt_percent(0)),
+        Column("ab_heavy_fraction", "heavy chains (%)", fmt_percent(0)),
+        Column("ab_v_identity", "mean V-gene identity (%)", fmt_percent(1), title="numbered sequences only"),
+        Column("ab_iglm_nll", "IgLM NLL (nats/residue)", title="numbered sequences; lower = more antibody-like"),
+        Column("ab_cdrh3_unique", "unique CDR-H3 (%)", fmt_percent(0), title="distinct CDR-H3 strings / heavy chains"),
+        Column("ab_pairwise_identity", "mean pairwise identity (%)", fmt_percent(1),
+               title="IMGT-aligned identity within heavy and within light chains; lower = more diverse"),
+    )  # fmt: skip
+    sequence_columns = (
+        Column("ab_numbered", "numbered (ANARCI)", _yes_no),
+        Column("ab_chain", "chain type", str),
+        Column("ab_v_gene", "V gene", str),
+        Column("ab_v_identity", "V identity (%)", fmt_percent(0)),
+        Column("ab_cdr3", "CDR3", str),
+        Column("ab_iglm_nll", "IgLM NLL (nats/residue)"),
+    )
+    hint = (
+        "antibody metrics (sets detected as antibodies, or all with --antibody): IMGT numbering by ANARCI; "
+        "V identity = identity to the closest germline V gene; CDR-H3 uniqueness and pairwise identity measure "
+        "diversity where antibodies vary."
+    )
+
+    def score(self, sc: Scoring) -> None:
+        sc.computed[self.name] = False
+        sc.results[self.name] = {}
+        mode = sc.options.antibody
+        if mode is False:
+            return
+        missing = anarci_missing()
+        if missing is not None:
+            if mode is True or any(s.kind == "generated" for s in sc.sets):
+                sc.notes.append(f"antibody metrics not computed: {missing}; {INSTALL}")
+            return
+        from protein_didi.eval.antibody import antibody_metrics
+        from protein_didi.eval.numbering import AntibodyError
+
+        m = sc.metrics
+        try:
+            chosen = [
+                s for s in sc.sets if (mode is True and s.kind == "generated") or looks_like_antibodies(s.sequences)
+            ]
+            if not chosen:
+                return
+            for key in SEQUENCE_KEYS:
+                m[key] = pd.Series([None] * len(m), index=m.index, dtype=object)
+            for s in chosen:
+                rows = m.index[m["set"] == s.label]
+                table, summary = antibody_metrics(m.loc[rows, "sequence"].tolist(), iglm=False, n_boot=200)
+                self._fill(m, rows, table)
+                sc.results[self.name][s.label] = summary
+        except (AntibodyError, OSError) as err:  # a broken install must cost this family only
+            sc.notes.append(f"antibody metrics not computed: {' '.join(str(err).split())}")
+            sc.results[self.name] = {}
+            return
+        m["ab_v_identity"] = pd.to_numeric(m["ab_v_identity"], errors="coerce")
+        self._score_iglm(sc)
+        sc.computed[self.name] = True
+
+    def _score_iglm(self, sc: Scoring) -> None:
+        """IgLM NLL of the numbered sequences IgLM can take; a note when the optional package is absent."""
+        from protein_didi.eval.iglm_judge import iglm_available, iglm_nll, load_iglm
+
+        m = sc.metrics
+        m["ab_iglm_nll"] = np.nan
+        if not iglm_available():
+            sc.notes.append(NO_IGLM)
+            return
+        numbered = m.index[m["ab_numbered"].eq(True)]
+        try:
+            limit = load_iglm().max_tokens - 3
+            fits = [i for i in numbered if m.at[i, "length"] <= limit]
+            sc.skip("ab_iglm_nll", [i for i in numbered if i not in set(fits)], f"longer than IgLM's {limit} residues")
+            if fits:
+                scores = iglm_nll(m.loc[fits, "sequence"].tolist())
+                m.loc[fits, "ab_iglm_nll"] = [s.nll for s in scores]
+        except Exception as err:  # IgLM is optional: any failure costs only its column
+            sc.notes.append(f"IgLM NLL not computed: {' '.join(str(err).split()) or type(err).__name__}")
+
+    @staticmethod
+    def _fill(m: pd.DataFrame, rows: pd.Index, table: pd.DataFrame) -> None:
+        values = {
+            "ab_numbered": table["numbered"].astype(bool).tolist(),
+            "ab_chain": table["chain_type"].tolist(),
+            "ab_v_gene": table["v_gene"].tolist(),
+            "ab_v_identity": table["v_identity"].tolist(),
+            "ab_cdr3": table["cdr3"].tolist(),
+        }
+        for key, column in values.items():
+            for i, value in zip(rows, column, strict=True):
+                m.at[i, key] = value
+
+    def summarize(self, sc: Scoring, s: SequenceSet, rows: pd.DataFrame) -> dict[str, Any]:
+        summary = sc.results.get(self.name, {}).get(s.label)
+        if summary is None:
+            return {}
+        iglm = rows.loc[rows["ab_numbered"].eq(True), "ab_iglm_nll"].dropna()
+        return {
+            "ab_numbered_fraction": summary["numbered_fraction"],
+            "ab_heavy_fraction": summary["chain_fraction"]["H"],
+            "ab_v_identity": summary["v_identity"],
+            "ab_iglm_nll": float(iglm.mean()) if len(iglm) else np.nan,
+            "ab_cdrh3_unique": summary["cdrh3_unique_fraction"],
+            "ab_pairwise_identity": summary["pairwise_identity"]["all"],
+        }
+
+    def figures(self, ev: Any) -> list[tuple[str, str]]:
+        """The antibody summary table, for the antibody sets only."""
+        if not ev.computed.get(self.name) or "ab_numbered_fraction" not in ev.summary:
+            return []
+        from protein_didi.report.render import summary_table
+
+        part = dataclasses.replace(ev, summary=ev.summary[ev.summary["ab_numbered_fraction"].notna()])
+        return [("Antibody metrics (ANARCI, IMGT)", summary_table(part, "antibody"))]
