@@ -2,7 +2,8 @@
 
 Generate proteins with the embedded teacher/student (or a checkpoint folder),
 compare teacher and student at equal NFE, inspect sequence statistics, fold a
-sequence with ESMFold (or view an uploaded PDB) and measure batch diversity.
+sequence with ESMFold (or view an uploaded PDB), measure batch diversity and redesign an
+antibody's CDR loop.
 UI only: sampling, statistics, folding and clustering come from ``protein_didi``.
 
 This file only wires the parts together: the sidebar picks the model, and each
@@ -23,10 +24,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # protein_ui sits beside this file
 sys.path.append(str(HERE.parent))  # a checkout without `pip install -e .`
 
-from protein_ui import compare_tab, diversity_tab, generate_tab, structure_tab  # noqa: E402
+from protein_ui import compare_tab, diversity_tab, generate_tab, redesign_tab, structure_tab  # noqa: E402
 from protein_ui.sidebar import sidebar  # noqa: E402
 
-TABS = (generate_tab, compare_tab, structure_tab, diversity_tab)  # a new tab: one module + one entry here
+TABS = (generate_tab, compare_tab, structure_tab, diversity_tab, redesign_tab)  # a new tab: one module + one entry here
 
 
 def main() -> None:

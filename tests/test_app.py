@@ -43,7 +43,7 @@ def _errors(at: AppTest) -> list[str]:
 
 def test_app_runs_without_exception(app: AppTest) -> None:
     assert not _errors(app)
-    assert [t.label for t in app.tabs] == ["Generate", "Compare", "Structure", "Diversity"]
+    assert [t.label for t in app.tabs] == ["Generate", "Compare", "Structure", "Diversity", "CDR redesign"]
     assert "teacher (embedded teacher)" in app.selectbox(key="gen_model").options
     assert app.number_input(key="gen_num").value == 4
     assert app.number_input(key="gen_length").value == 100
@@ -199,7 +199,7 @@ def test_fold_without_weights_shows_how_to_provide_them(app: AppTest, tmp_path: 
     warnings = [w.value for w in at.warning]
     assert any("ESMFold weights are not available" in w and "sidebar" in w for w in warnings), warnings
     assert at.session_state["run"] is not None  # the rest of the app keeps working
-    assert [t.label for t in at.tabs] == ["Generate", "Compare", "Structure", "Diversity"]
+    assert [t.label for t in at.tabs] == ["Generate", "Compare", "Structure", "Diversity", "CDR redesign"]
 
 
 def test_fold_view_with_local_weights(app: AppTest, tmp_path: Path) -> None:

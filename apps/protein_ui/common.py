@@ -29,6 +29,8 @@ MODEL_NOTES = {
     "teacher": "embedded teacher",
     "student": "embedded student, DiDi-Instruct",
     "student-idlm": "embedded student, IDLM",
+    "antibody-student": "antibody student, 8 steps",
+    "antiberty": "AntiBERTy antibody teacher",
 }
 OPTIONAL_MODULES = {
     "stats": "protein_didi.eval.stats",

@@ -9,7 +9,15 @@ import streamlit as st
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
 from protein_didi.core.precision import parameter_count
-from protein_didi.protein.pretrained import CHECKPOINT_DIR, EMBEDDED, LoadedModel, load_model
+from protein_didi.protein.pretrained import (
+    CHECKPOINT_DIR,
+    EMBEDDED,
+    PACKAGED,
+    LoadedModel,
+    ModelNotFoundError,
+    load_model,
+    packaged_folder,
+)
 from protein_ui.common import (
     CHECKPOINT_OPTION,
     MODEL_NOTES,
@@ -18,8 +26,15 @@ from protein_ui.common import (
 
 
 def available_models() -> list[str]:
-    """Embedded models whose weights are in the package (the student ships separately)."""
-    return [name for name, folder in EMBEDDED.items() if (CHECKPOINT_DIR / folder / "config.json").is_file()]
+    """Embedded models whose weights are in the package, then packaged ones (antiberty) whose package is installed."""
+    names = [name for name, folder in EMBEDDED.items() if (CHECKPOINT_DIR / folder / "config.json").is_file()]
+    for name in PACKAGED:
+        try:
+            packaged_folder(name)
+        except ModelNotFoundError:
+            continue
+        names.append(name)
+    return names
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading model…")
@@ -32,7 +47,12 @@ def get_model(name_or_path: str, device: str, precision: str | None = None) -> L
 
     ``precision`` defaults to the sidebar's choice (``auto`` before it is drawn).
     """
-    folder = CHECKPOINT_DIR / EMBEDDED[name_or_path] if name_or_path in EMBEDDED else Path(name_or_path)
+    if name_or_path in EMBEDDED:
+        folder = CHECKPOINT_DIR / EMBEDDED[name_or_path]
+    elif name_or_path in PACKAGED:
+        folder = packaged_folder(name_or_path) / PACKAGED[name_or_path]
+    else:
+        folder = Path(name_or_path)
     stamp = max((f.stat().st_mtime for f in folder.glob("*.*")), default=0.0) if folder.is_dir() else 0.0
     return _load_cached(name_or_path, device, stamp, precision or st.session_state.get("precision", "auto"))
 

@@ -1,0 +1,192 @@
+"""CDR redesign tab: number a parent antibody chain, keep its framework, regenerate one CDR loop.
+
+UI only: numbering comes from ``protein_didi.eval.numbering``, planning and sampling from
+``protein_didi.protein.redesign``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from protein_didi.core.checkpoint import CheckpointError
+from protein_didi.protein.alphabet import InvalidSequenceError
+from protein_didi.protein.pretrained import LoadedModel
+from protein_ui.common import MAX_NFE, MAX_NUM, MODEL_NOTES, AppState, _int, _one_line
+from protein_ui.models import available_models, device_name, get_model
+
+TITLE = "CDR redesign"
+CDRS = ("H1", "H2", "H3", "L1", "L2", "L3")
+DEFAULT_MODEL = "antibody-student"
+REGION_COLOURS = {"FR": "#e8eef6", "CDR1": "#c8e6c9", "CDR2": "#bbdefb", "CDR3": "#ffccbc"}
+HIGHLIGHT = "background:#ffd54f;font-weight:600"
+MONO = "font-family:ui-monospace,monospace;font-size:13px;overflow-wrap:anywhere;line-height:1.6"
+
+
+@dataclass
+class RedesignRun:
+    """One finished redesign: the parent, its regions, the redesigned CDR and the designs."""
+
+    parent: str
+    regions: dict[str, tuple[int, int]]
+    chain_type: str
+    cdr: str
+    span: tuple[int, int]
+    model: str
+    nfe: int
+    records: list[tuple[str, str]]
+
+
+def render(app: AppState) -> None:
+    """Draw the tab (the entry file calls this inside the tab)."""
+    st.subheader("CDR redesign")
+    st.caption(
+        "Keeps the parent's framework and regenerates one CDR (IMGT, numbered with ANARCI) by masked-diffusion "
+        "infilling. Needs anarci (pip install -e .[antibody]) and hmmer."
+    )
+    models = available_models()
+    default = DEFAULT_MODEL if DEFAULT_MODEL in models else app.model_name
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        parent = st.text_area("Parent sequence (heavy or light chain V domain)", key="cdr_parent", height=110)
+        cdr = st.radio("CDR to redesign", CDRS, index=2, horizontal=True, key="cdr_name")
+        keep = st.checkbox("Keep the parent's CDR length", key="cdr_keep")
+        lo_col, hi_col = st.columns(2)
+        lo = lo_col.number_input("CDR length from", value=10, step=1, key="cdr_lo", disabled=keep)
+        hi = hi_col.number_input("CDR length to", value=14, step=1, key="cdr_hi", disabled=keep)
+    with c2:
+        label = st.selectbox(
+            "Model",
+            models,
+            index=models.index(default) if default in models else 0,
+            key="cdr_model",
+            format_func=lambda n: f"{n} ({MODEL_NOTES[n]})" if n in MODEL_NOTES else n,
+            help="Loaded when you press Redesign. antiberty appears where the antiberty package is installed.",
+        )
+        num = st.number_input("Number of designs", value=4, step=1, key="cdr_num")
+        nfe = st.number_input("NFE (sampling steps)", value=8, step=1, key="cdr_nfe")
+        seed = st.number_input("Seed", value=0, step=1, key="cdr_seed")
+    if st.button("Redesign", type="primary", key="cdr_run"):
+        run_redesign(label, parent, cdr, None if keep else (lo, hi), num, nfe, seed)
+    run: RedesignRun | None = st.session_state.get("cdr_result")
+    if run is not None:
+        show_result(run)
+
+
+def load(label: str | None) -> LoadedModel | None:
+    """The chosen model, or None after one ``st.error`` line."""
+    if label is None:
+        st.error("no model is available; install the embedded models or the antiberty package")
+        return None
+    try:
+        return get_model(label, device_name())
+    except CheckpointError as err:
+        st.error(_one_line(err))
+    except Exception as err:  # never a traceback in the app
+        st.error(f"cannot load {label}: {_one_line(err)}")
+    return None
+
+
+def run_redesign(
+    label: str | None,
+    parent: str,
+    cdr: str,
+    length: tuple[object, object] | None,
+    num: object,
+    nfe: object,
+    seed: object,
+) -> None:
+    """Validate, plan, sample; every failure is one ``st.error`` line and leaves the last result in place."""
+    from protein_didi.eval.numbering import AntibodyError, number_antibody
+    from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
+
+    errors: list[str] = []
+    n = _int(num, "number of designs", 1, MAX_NUM, errors)
+    steps = _int(nfe, "NFE", 1, MAX_NFE, errors)
+    seed_value = _int(seed, "seed", 0, 2**32 - 1, errors)
+    text = "".join(parent.split()).upper()
+    if not text:
+        errors.append("paste a parent sequence (an antibody heavy or light chain V domain)")
+    if errors:
+        st.error(errors[0])
+        return
+    loaded = load(label)
+    if loaded is None:
+        return
+    try:
+        cdr_length = None if length is None else parse_cdr_length(f"{int(length[0])}-{int(length[1])}")
+        plan = plan_redesign(text, cdr, cdr_length, "parent", getattr(loaded.model, "max_residues", None))
+        numbering = number_antibody(plan.parent)
+        with st.spinner(f"Redesigning {cdr} with {label}…"):
+            records = redesign(loaded, plan, n, nfe=steps, seed=seed_value)
+    except (AntibodyError, InvalidSequenceError, ValueError) as err:
+        st.error(_one_line(err))
+        return
+    except RuntimeError as err:  # e.g. out of memory
+        st.error(f"redesign failed: {_one_line(err)}")
+        return
+    st.session_state["cdr_result"] = RedesignRun(
+        plan.parent, dict(numbering.regions), numbering.chain_type or "?", plan.cdrs[0], plan.spans[0], label, steps,
+        records,
+    )  # fmt: skip
+
+
+def region_strip(sequence: str, regions: dict[str, tuple[int, int]]) -> str:
+    """The parent as a residue strip, each IMGT region in its colour (title = region name)."""
+    parts = []
+    for name, (start, end) in sorted(regions.items(), key=lambda kv: kv[1]):
+        if end <= start:
+            continue
+        colour = REGION_COLOURS.get(name, REGION_COLOURS["FR"])
+        parts.append(
+            f'<span class="region" title="{name} {start + 1}–{end}" style="background:{colour}">'
+            f"{html.escape(sequence[start:end])}</span>"
+        )
+    return f'<div style="{MONO}">' + "".join(parts) + "</div>"
+
+
+def region_table(sequence: str, regions: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    rows = [
+        {"region": name, "from": start + 1, "to": end, "length": end - start, "residues": sequence[start:end]}
+        for name, (start, end) in sorted(regions.items(), key=lambda kv: kv[1])
+    ]
+    return pd.DataFrame(rows)
+
+
+def design_span(run: RedesignRun, header: str) -> tuple[int, int]:
+    """Index span of the redesigned CDR in a design, from the ``H3:12`` length in its FASTA header."""
+    match = re.search(rf"\b{run.cdr}:(\d+)", header)
+    start, end = run.span
+    return start, start + (int(match.group(1)) if match else end - start)
+
+
+def highlighted(sequence: str, span: tuple[int, int]) -> str:
+    """The design with its redesigned span in a highlighted ``<span>``."""
+    start, end = span
+    return (
+        html.escape(sequence[:start])
+        + f'<span class="redesigned" style="{HIGHLIGHT}">{html.escape(sequence[start:end])}</span>'
+        + html.escape(sequence[end:])
+    )
+
+
+def show_result(run: RedesignRun) -> None:
+    st.divider()
+    kind = "heavy" if run.chain_type == "H" else "light"
+    st.markdown(f"**Parent** ({kind} chain, {run.chain_type}; IMGT regions)")
+    st.markdown(region_strip(run.parent, run.regions), unsafe_allow_html=True)
+    st.dataframe(region_table(run.parent, run.regions), hide_index=True, key="cdr_regions")
+    st.markdown(
+        f"**{len(run.records)} designs** of {run.cdr} from {run.model} at NFE {run.nfe} (redesigned span highlighted)"
+    )
+    rows = "".join(
+        f"<div><b>{html.escape(header.split()[0])}</b><br>{highlighted(seq, design_span(run, header))}</div>"
+        for header, seq in run.records
+    )
+    st.markdown(f'<div style="{MONO}">{rows}</div>', unsafe_allow_html=True)
+    fasta = "".join(f">{header}\n{seq}\n" for header, seq in run.records)
+    st.download_button("Download FASTA", fasta, f"redesign_{run.cdr}.fasta", "text/plain", on_click="ignore")
