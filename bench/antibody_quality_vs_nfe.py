@@ -184,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher-nfe", type=int_list, default=[8, 16, 32, 64, 128])
     p.add_argument("--students", default="antibody-student", help="comma-separated student models")
     p.add_argument("--student-nfe", type=int_list, default=[4, 8, 16])
-    p.add_argument("--pll", type=int, default=16, help="sequences per set scored by AntiBERTy PLL (default 16)")
+    p.add_argument("--pll", type=int, default=16, help="sequences per set for AntiBERTy PLL (0: skip)")
     p.add_argument(
         "--pll-nfe", type=int, default=64, help="PLL only for the teacher at this NFE, students at 8, IgLM, natural"
     )
     p.add_argument("--redesign-parents", type=int, default=4, help="real heavy chains to redesign (default 4)")
     p.add_argument("--designs", type=int, default=16, help="CDR-H3 designs per parent and method (default 16)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iglm-num", type=int, default=None, help="IgLM sequences (default: --num; ~2 s each on CPU)")
     p.add_argument("--generate-only", action="store_true", help="generate and cache the sets, then stop")
     p.add_argument("--name", default="antibody_quality_vs_nfe", help="results name (JSON, PNG, samples folder)")
     args = p.parse_args(argv)
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, m, nfe in tqdm(cells, desc="generate")
     }
     sets["IgLM"] = cached(
-        samples, "IgLM", lambda: list(iglm.generate(args.num, "H", "human", seed=args.seed).sequences)
+        samples, "IgLM", lambda: list(iglm.generate(args.iglm_num or args.num, "H", "human", seed=args.seed).sequences)
     )
     if args.generate_only:
         return 0
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         # AntiBERTy pseudo-log-likelihood (favours the teacher's family; L forward passes per sequence) on the
         # first --pll of the sets compared three ways: the teacher at --pll-nfe, students at 8, IgLM, natural
         wanted = r["kind"] != "diffusion" or r["nfe"] == (args.pll_nfe if r["set"].startswith(args.teacher) else 8)
-        if not wanted:
+        if not wanted or args.pll < 1:
             continue
         mean, lo, hi = bootstrap_mean(pseudo_log_likelihood(teacher, seqs[: args.pll]))
         r.update(antiberty_pll=round(mean, 3), antiberty_pll_ci95=[round(lo, 3), round(hi, 3)])
