@@ -57,7 +57,7 @@ def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monke
     same_state(full["task"], part["task"])
     for name in ("model.safetensors", "config.json"):
         a, b = ((tmp_path / run / "model" / name).read_bytes() for run in ("full", "part"))
-        assert a == b or name == "config.json" and _without_times(a) == _without_times(b), name
+        assert a == b or (name == "config.json" and _without_times(a) == _without_times(b)), name
 
 
 def _without_times(raw: bytes) -> dict:
