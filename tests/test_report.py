@@ -181,7 +181,11 @@ def test_long_proteins_are_reported_with_reasons(files, tmp_path) -> None:
     long = next(s for _, s in iter_fasta(DB) if len(s) > 1100)
     fasta = write_fasta(tmp_path / "long.fasta", [("short1", long[:60]), ("long1", long), ("short2", long[100:170])])
     folder = Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "folds.sqlite")
-    argv = ["--fasta", str(fasta), "--labels", "natural", "--train", str(files["train"]), "--out", str(tmp_path / "o")]
+    # short natural references only: the shipped sample holds ~1,000-residue proteins, which the reference row would
+    # match to the long protein, and folding one with ESMFold on one CPU thread takes many minutes
+    short_refs = write_fasta(tmp_path / "refs.fasta", [r for r in iter_fasta(DB) if len(r[1]) < 150][:20])
+    argv = ["--fasta", str(fasta), "--labels", "natural", "--train", str(files["train"]), "--out", str(tmp_path / "o"),
+            "--reference", str(short_refs)]  # fmt: skip
     assert report.main([*argv, "--threads", "1"], folder=folder) == 0
     metrics = pd.read_csv(tmp_path / "o" / "metrics.csv")
     row = metrics[metrics["id"] == "long1"].iloc[0]
