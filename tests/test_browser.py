@@ -260,7 +260,10 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train = write_fasta(root / "train.fasta", [(f"t{i}", s) for i, s in enumerate(seqs[:30])])  # small: fast search
     folder = Folder.from_model(tiny_esmfold(), cache_path=root / "folds.sqlite")
     argv = ["--fasta", str(a), str(b), "--labels", "teacher-8,student-8", "--out", str(root / "out"), "--threads", "1"]
-    argv += ["--train", str(train)]
+    # short natural references: the shipped sample would match a ~1,000-residue protein to the long one, and folding
+    # it with ESMFold on one CPU thread takes many minutes
+    refs = write_fasta(root / "refs.fasta", [(f"r{i}", s[:120]) for i, s in enumerate(seqs[30:50])])
+    argv += ["--train", str(train), "--reference", str(refs)]
     assert report.main(argv, folder=folder) == 0
     return root / "out" / "report.html"
 
