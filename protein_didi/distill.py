@@ -35,6 +35,7 @@ from protein_didi.core.loop import TrainingDiverged
 from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
 from protein_didi.core.train_cli import add_fsdp_arg, distill_run, fail, start_parallel_run, succeed
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
+from protein_didi.protein.fasta import FastaError, read_fasta
 from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
@@ -79,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--teacher-nfe", type=int, default=128, help="teacher steps for its sample bank (128)")
     run.add_argument("--bank-size", type=int, default=32, help="teacher samples per length in the bank (32)")
+    run.add_argument(
+        "--teacher-samples",
+        type=Path,
+        default=None,
+        help="FASTA of samples the same teacher made (a benchmark's or earlier run's): fills the bank for the "
+        "lengths it covers (the first --bank-size of each) instead of sampling the teacher",
+    )
     run.add_argument("--checkpoint-every", type=int, default=50, help="iterations between atomic checkpoints")
     run.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     opt = p.add_argument_group("optimisation (paper defaults)")
@@ -103,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip for both networks")
     opt.add_argument("--reward-clip", type=float, default=5.0, help="clip normalised rewards to ±this")
     opt.add_argument("--disc-warmup", type=int, default=100, help="iterations training only D (student frozen)")
+    opt.add_argument(
+        "--disc-head-only",
+        action="store_true",
+        help="didi: train D's head on the frozen teacher's features (not the paper's full D): the student ships a "
+        "few-MB discriminator and D's update needs no backward pass through the backbone",
+    )
     opt.add_argument("--kl-weight", type=float, default=0.05, help="forward KL(teacher‖student) weight (0.05)")
     opt.add_argument("--entropy-weight", type=float, default=5e-4, help="student entropy bonus weight (5e-4)")
     abl = p.add_argument_group("ablations")
@@ -134,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
         entropy_weight=0.0 if args.no_regularization else args.entropy_weight,
         time_dist=args.time_dist, omega=args.omega, grouped_norm=not args.no_grouped_norm,
         score_decompose=not args.no_score_decompose, coupled_time=not args.no_coupled_time,
+        disc_head_only=args.disc_head_only,
     )  # fmt: skip
 
 
@@ -141,6 +156,19 @@ TRAINERS: dict[str, type[DistillTrainer]] = {"didi": DidiTrainer, "idlm": IdlmTr
 
 
 PROTEIN_LENGTHS = [50, 100, 150, 200]
+
+
+def read_teacher_samples(path: Path, lengths: list[int], bank_size: int) -> dict[int, torch.Tensor]:
+    """Length → tokenised teacher samples from a FASTA (the first ``bank_size`` of each training length)."""
+    by_length: dict[int, list[str]] = {}
+    for record_id, seq in read_fasta(path):
+        by_length.setdefault(len(seq), []).append(ALPHABET.validate(seq, record_id))
+    if unused := sorted(set(by_length) - set(lengths)):
+        raise ValueError(f"{path} has samples of lengths {unused} that are not in --lengths {lengths}; drop them")
+    for n, seqs in by_length.items():
+        if len(seqs) < bank_size:
+            raise ValueError(f"{path} has {len(seqs)} samples of length {n}; --bank-size {bank_size} needs as many")
+    return {n: ALPHABET.encode(seqs[:bank_size]) for n, seqs in by_length.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             data_info = {"distill_data": meta.get("source")}
         config = config_from_args(args)
         prompts = ProteinPrompts(args.lengths, args.seed)
+        bank = None
+        if args.teacher_samples is not None:
+            bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)
+            data_info["teacher_samples"] = str(args.teacher_samples)
 
         def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
             keep = {k: v for k, v in teacher.info.items() if k.startswith("train_") or k == "max_residues"}
@@ -177,9 +209,17 @@ def main(argv: list[str] | None = None) -> int:
             save_json(out / "distill_config.json", info)
 
         summary = distill_run(
-            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx
+            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx, bank
         )
-    except (CheckpointError, ShardError, InvalidSequenceError, TrainingDiverged, DistributedError, ValueError) as err:
+    except (
+        CheckpointError,
+        ShardError,
+        FastaError,
+        InvalidSequenceError,
+        TrainingDiverged,
+        DistributedError,
+        ValueError,
+    ) as err:
         return fail(err, ctx)
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
 

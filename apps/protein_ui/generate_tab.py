@@ -50,7 +50,7 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
             st.caption(f"'{label}' was trained on proteins of ≤ {trained} residues; longer ones may be poor.")
     with c2:
         nfe = st.number_input("NFE (sampling steps)", value=DEFAULT_NFE, step=1, key="gen_nfe")
-        has_disc = loaded.discriminator is not None
+        has_disc = loaded.has_discriminator
         if not has_disc and st.session_state.get("gen_sampler") == "rgas":
             st.session_state["gen_sampler"] = "ancestral"  # the previous model had a discriminator, this one not
         sampler = st.radio(

@@ -21,13 +21,13 @@ Every component can be switched off for ablations (``DidiConfig``).
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from protein_didi.core.discriminator import Discriminator, mean_masked_logit, per_position_bce
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer
@@ -53,6 +53,8 @@ class DidiConfig(DistillConfig):
     grouped_norm: bool = True
     score_decompose: bool = True
     coupled_time: bool = True
+    # not in the paper: train D's head on the frozen teacher's features (see core/discriminator.py)
+    disc_head_only: bool = False
     norm_eps: float = 1e-6
 
     def time_sampler(self) -> TimeSampler:
@@ -91,8 +93,10 @@ class DidiTrainer(DistillTrainer):
         self.disc: Discriminator = self.aux
         self.times = self.cfg.time_sampler()
 
-    def build_aux(self, teacher_copy: nn.Module) -> Discriminator:
-        return Discriminator(teacher_copy)
+    def build_aux(self) -> Discriminator:
+        if self.cfg.disc_head_only:
+            return Discriminator(self.teacher, frozen_backbone=True)
+        return Discriminator(copy.deepcopy(self.teacher))
 
     def student_updates(self) -> int:
         return self.cfg.steps - self.cfg.disc_warmup  # the student is frozen during D's warm-up

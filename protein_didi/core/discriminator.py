@@ -5,6 +5,14 @@ two spectrally normalised linear layers with a SiLU between them, giving one
 logit per token. At the optimum, logit D = log q_ν(z_t)/q_θ(z_t), so the reward
 R(z_t, t) — the mean logit over masked positions — estimates the log density
 ratio between student and teacher marginals.
+
+Deliberate option (not in the paper): ``frozen_backbone=True`` trains the head
+alone on the frozen teacher's features. The backbone is then not part of D's
+state (it *is* the teacher), so a student ships its discriminator in a few MB
+instead of a second copy of the teacher, and D's update costs no backward pass
+through the backbone — what makes DiDi-Instruct on a 26 M-parameter teacher fit
+a 2-core CPU. Gradients still flow to *inputs* (RGAS differentiates the reward
+with respect to soft tokens).
 """
 
 from __future__ import annotations
@@ -31,9 +39,14 @@ class FeatureBackbone(Protocol):
 class Discriminator(nn.Module):
     """Per-token logits D_λ(z_t, t) ∈ ℝ^{B×L}; positive means "looks like the student"."""
 
-    def __init__(self, backbone: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, frozen_backbone: bool = False) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.frozen_backbone = frozen_backbone
+        if frozen_backbone:
+            # held outside the module tree: not trained, not saved, not moved or put in train mode with the head
+            self._frozen = (backbone.requires_grad_(False).eval(),)
+        else:
+            self.backbone = backbone
         self.mask_id: int = backbone.mask_id
         hidden = backbone.hidden_size
         self.head = nn.Sequential(
@@ -43,10 +56,14 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, tokens: torch.Tensor, t: torch.Tensor, soft_tokens: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.backbone.features(tokens, t, soft_tokens)
+        h = self.features_of().features(tokens, t, soft_tokens)
         logits = self.head(h).squeeze(-1)
         assert logits.shape == tokens.shape, (logits.shape, tokens.shape)
         return logits
+
+    def features_of(self) -> nn.Module:
+        """The backbone D reads its features from (the frozen teacher with ``frozen_backbone``)."""
+        return self._frozen[0] if self.frozen_backbone else self.backbone
 
     def reward(
         self,

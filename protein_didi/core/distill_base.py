@@ -129,14 +129,14 @@ class DistillTrainer(ABC):
         return f"--steps {self.cfg.steps} leaves the student no update; raise --steps"
 
     @abstractmethod
-    def build_aux(self, teacher_copy: nn.Module) -> nn.Module:
-        """The auxiliary network, initialised from (a copy of) the teacher."""
+    def build_aux(self) -> nn.Module:
+        """The auxiliary network, initialised from (a copy of) ``self.teacher``."""
 
     def fresh_aux(self) -> nn.Module:
         """A new, unsharded auxiliary network; its fresh layers are a function of the seed alone."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
-            return self.build_aux(copy.deepcopy(self.teacher)).to(self.device)
+            return self.build_aux().to(self.device)
 
     @abstractmethod
     def train_step(self, step: int) -> dict[str, float]: ...

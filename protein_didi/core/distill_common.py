@@ -72,6 +72,22 @@ class TeacherBank:
             )
         return self._chunks[key, c]
 
+    def preload(self, key: Hashable, samples: torch.Tensor) -> None:
+        """Use ``samples`` (≥ ``size`` teacher samples of template ``key``, tokenised) instead of generating them.
+
+        Teacher sampling dominates a CPU run's start (a 64-step bank of 32 antibodies: ~7 min on 2 cores), so a
+        run may reuse the samples of a benchmark or an earlier run made by the same teacher.
+        """
+        template, _ = self.prompts.template(key, 1)
+        if samples.dim() != 2 or samples.shape[1] != template.shape[1]:
+            raise ValueError(
+                f"teacher samples for {key!r} have shape {tuple(samples.shape)}, template {tuple(template.shape)}"
+            )
+        if len(samples) < self.size:
+            raise ValueError(f"{len(samples)} teacher samples for {key!r}, the bank needs {self.size}")
+        for c in range(-(-self.size // self.chunk)):
+            self._chunks[key, c] = samples[c * self.chunk : (c + 1) * self.chunk].to(self.device)
+
     def draw(self, key: Hashable, n: int, generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(0, self.size, (n,), generator=generator).tolist()
         return torch.stack([self._get_chunk(key, i // self.chunk)[i % self.chunk] for i in idx])

@@ -22,6 +22,7 @@ get identical inputs in our head-to-head comparison.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -85,8 +86,8 @@ class IdlmTrainer(DistillTrainer):
     method = "idlm"
     cfg: IdlmConfig
 
-    def build_aux(self, teacher_copy: nn.Module) -> nn.Module:
-        return teacher_copy  # the fake model starts as the teacher
+    def build_aux(self) -> nn.Module:
+        return copy.deepcopy(self.teacher)  # the fake model starts as the teacher
 
     def aux_updates(self) -> int:
         return self.cfg.steps * self.cfg.fake_updates

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -134,12 +134,16 @@ def distill_run(
     export: Exporter,
     args: argparse.Namespace,
     ctx: distributed.Context,
+    teacher_samples: Mapping[Hashable, torch.Tensor] | None = None,
 ) -> str:
     """Build the method's trainer and run it to ``--steps`` (from OUT's checkpoint with ``--resume``).
 
+    ``teacher_samples`` (template key → tokenised samples) fill the teacher bank instead of sampling the teacher.
     Returns the trainer's export summary (how far the exported student moved from the teacher).
     """
     trainer = trainer_cls(teacher, schedule, prompts, config, export, ctx=ctx)
+    for key, samples in (teacher_samples or {}).items():
+        trainer.bank.preload(key, samples)
     desc = f"distill {args.method}"
     run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
     return trainer.summary

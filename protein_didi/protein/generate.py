@@ -141,8 +141,8 @@ def generate(
     first ``progress`` call, so a refused request never leaves a half-drawn progress bar.
     """
     check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size, seed)
-    if sampler == "rgas" and loaded.discriminator is None:
-        raise ValueError(f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)")
+    if sampler == "rgas":
+        loaded.require_discriminator()  # one line if there is none, before any progress
     device = next(loaded.model.parameters()).device
     rng = np.random.default_rng(seed)
     lengths = draw_lengths(num, length, rng, loaded.info)
@@ -170,27 +170,29 @@ def generate(
             if progress is not None:
                 progress(_base + step, total_steps)
 
-        if sampler == "rgas":
-            if loaded.discriminator is None:
-                raise ValueError(
-                    f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)"
-                )
-            z = rgas_sample(
-                loaded.model,
-                loaded.discriminator,
-                tokens,
-                fixed,
-                loaded.schedule,
-                RGASConfig(sampler=config, **(rgas_kwargs or {})),
-                gen,
-                on_step,
-            )
-        else:
-            z = ancestral_sample(loaded.model, tokens, fixed, loaded.schedule, config, gen, on_step)
+        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step, rgas_kwargs)
         done_steps += nfe
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             out[i] = seq
     return [s for s in out if s is not None]
+
+
+def sample_batch(
+    loaded: LoadedModel,
+    tokens: torch.Tensor,
+    fixed: torch.Tensor,
+    config: SamplerConfig,
+    sampler: str,
+    gen: torch.Generator,
+    on_step: Callable[[int, int, torch.Tensor], None] | None = None,
+    rgas_kwargs: dict | None = None,
+) -> torch.Tensor:
+    """One batch through the chosen sampler: ``ancestral`` or ``rgas`` (reward-guided by the model's discriminator)."""
+    if sampler == "rgas":
+        rgas = RGASConfig(sampler=config, **(rgas_kwargs or {}))
+        disc = loaded.require_discriminator()
+        return rgas_sample(loaded.model, disc, tokens, fixed, loaded.schedule, rgas, gen, on_step)
+    return ancestral_sample(loaded.model, tokens, fixed, loaded.schedule, config, gen, on_step)
 
 
 def plan_batches(

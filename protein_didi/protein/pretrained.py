@@ -19,6 +19,7 @@ whose folder also keeps the model's vocabulary list and special tokens).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,27 @@ class LoadedModel:
     role: str = "teacher"
     discriminator: torch.nn.Module | None = None
     precision: str = "fp32"
+    # a head-only discriminator reads its features from the teacher, loaded on first use (RGAS) only
+    discriminator_loader: Callable[[], torch.nn.Module] | None = None
+
+    @property
+    def has_discriminator(self) -> bool:
+        """Whether RGAS can run: a discriminator is loaded or loadable."""
+        return self.discriminator is not None or self.discriminator_loader is not None
+
+    def require_discriminator(self) -> torch.nn.Module:
+        """The discriminator RGAS needs (loaded now if it is head-only), or a one-line ValueError."""
+        if self.discriminator is None and self.discriminator_loader is not None:
+            disc = self.discriminator_loader()
+            if self.precision == "bf16":
+                apply_precision(disc, "bf16")  # the head; its frozen teacher backbone was loaded in bf16
+            self.discriminator = disc
+        if self.discriminator is None:
+            raise ValueError(
+                f"RGAS needs a discriminator; model '{self.name}' has none (use a DiDi-Instruct student, or "
+                "--sampler ancestral)"
+            )
+        return self.discriminator
 
 
 def save_model(
@@ -208,12 +230,40 @@ def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> 
         model.to(device).eval(), get_schedule(**cfg["schedule"]), name, cfg.get("info", {}), cfg.get("role", "teacher")
     )
     if "discriminator" in cfg.get("extra", []):
-        from protein_didi.core.discriminator import Discriminator
-
-        disc = Discriminator(build())
-        disc.load_state_dict({k: v.float() for k, v in load_tensors(path / "discriminator.safetensors").items()})
-        loaded.discriminator = disc.to(device).eval()
+        head_only = bool(loaded.info.get("disc_head_only"))
+        load_disc = functools.partial(_load_discriminator, path, build, loaded.info, device, loaded)
+        if head_only:
+            loaded.discriminator_loader = load_disc
+        else:
+            loaded.discriminator = load_disc()
     return loaded
+
+
+def _load_discriminator(
+    path: Path, build: Callable[[], ProteinDenoiser], info: dict, device: torch.device | str, owner: LoadedModel
+) -> torch.nn.Module:
+    """D from ``discriminator.safetensors``: a full copy, or (``disc_head_only``) a head on the teacher it names."""
+    from protein_didi.core.discriminator import Discriminator
+
+    if info.get("disc_head_only"):
+        teacher = info.get("teacher")
+        if not teacher:
+            raise CheckpointError(f"{path}/config.json has a head-only discriminator but names no teacher")
+        try:
+            # fp32 under int8: RGAS differentiates through the backbone, quantised layers have no backward
+            backbone = load_model(str(teacher), device, "bf16" if owner.precision == "bf16" else "fp32").model
+        except ModelNotFoundError as err:
+            raise ModelNotFoundError(f"RGAS with '{owner.name}' reads the teacher's features: {err}") from None
+        disc = Discriminator(backbone, frozen_backbone=True)
+    else:
+        disc = Discriminator(build())
+    state = {k: v.float() for k, v in load_tensors(path / "discriminator.safetensors").items()}
+    try:
+        disc.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{path}/discriminator.safetensors does not match its config.json ({first})") from None
+    return disc.to(device).eval()
 
 
 def _load_packaged(name: str, device: torch.device | str) -> LoadedModel:

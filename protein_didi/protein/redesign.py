@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from protein_didi.core.rgas import RGASConfig, rgas_sample
-from protein_didi.core.sampler import SamplerConfig, ancestral_sample
+from protein_didi.core.sampler import SamplerConfig
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
+from protein_didi.protein.generate import sample_batch
 from protein_didi.protein.pretrained import LoadedModel
 
 ProgressCallback = Callable[[int, int], None]
@@ -135,8 +135,8 @@ def redesign(
     """``num`` designs as FASTA records ``(id, sequence)``; ids name the parent, the CDRs and their lengths."""
     if num < 1 or nfe < 1 or batch_size < 1:
         raise ValueError(f"num, nfe and batch size must be ≥ 1 (got {num}, {nfe}, {batch_size})")
-    if sampler == "rgas" and loaded.discriminator is None:
-        raise ValueError(f"RGAS needs a discriminator; model '{loaded.name}' has none")
+    if sampler == "rgas":
+        loaded.require_discriminator()  # one line if there is none, before any progress
     rng = np.random.default_rng(seed)
     cdr_lengths = [tuple(int(rng.integers(lo, hi + 1)) for lo, hi in plan.lengths) for _ in range(num)]
     device = next(loaded.model.parameters()).device
@@ -154,11 +154,7 @@ def redesign(
             if progress is not None:
                 progress(base + step, total)
 
-        if sampler == "rgas":
-            rgas = RGASConfig(sampler=config)
-            z = rgas_sample(loaded.model, loaded.discriminator, tokens, fixed, loaded.schedule, rgas, gen, on_step)
-        else:
-            z = ancestral_sample(loaded.model, tokens, fixed, loaded.schedule, config, gen, on_step)
+        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step)
         done += nfe
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             designs[i] = seq
