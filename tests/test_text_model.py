@@ -127,3 +127,31 @@ def test_uniform_state_checkpoint_without_mask_row_is_refused(tok, tmp_path):
     torch.save({"state_dict": {"model.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="not an MDLM/DUO DiT checkpoint"):
         load_model(str(tmp_path / "other.ckpt"))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_text_models_load_in_the_requested_precision(tok, tmp_path, monkeypatch, precision):
+    """bf16 runs the time embedding and rotary phases (computed in fp32) in the network's dtype; int8 quantises."""
+    from protein_didi.core import precision as prec
+
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx512_bf16"}))  # let this CPU "run" bf16
+    model = randomised(DiT(dit_config("tiny", tok.vocab_size, time_conditioning=True), tok.mask_id))
+    save_model(tmp_path / "m", model, LogLinearSchedule(), tok, "teacher", {"block_length": 24})
+    ref = load_model(str(tmp_path / "m"))
+    low = load_model(str(tmp_path / "m"), precision=precision)
+    assert low.precision == precision
+    if precision == "bf16":
+        assert {p.dtype for p in low.model.parameters()} == {torch.bfloat16}
+    else:
+        assert any(type(m) is torch.ao.nn.quantized.dynamic.Linear for m in low.model.modules())
+    z = torch.full((2, 24), tok.mask_id)
+    z[:, ::3] = 7
+    t = torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        out, expected = low.model(z, t), ref.model(z, t)
+    assert out.dtype == torch.float32
+    gap = float((out.exp() - expected.exp()).abs().max())
+    assert 0 < gap < 0.05, gap
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2"}))
+    with pytest.raises(ValueError, match="bf16"):
+        load_model(str(tmp_path / "m"), precision="bf16")

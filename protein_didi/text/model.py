@@ -93,11 +93,12 @@ class TimestepEmbedder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(frequency_size, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.frequency_size = frequency_size
 
-    def forward(self, sigma: torch.Tensor) -> torch.Tensor:
+    def forward(self, sigma: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Features computed in float32 (σ spans orders of magnitude), then cast to the network's ``dtype``."""
         half = self.frequency_size // 2
         freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=sigma.device) / half)
         args = sigma[:, None].float() * freqs[None]
-        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
+        return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1).to(dtype))
 
 
 class Rotary(nn.Module):
@@ -227,8 +228,9 @@ class DiT(nn.Module):
         else:
             assert soft_tokens.shape == (*tokens.shape, self.vocab_size), (soft_tokens.shape, tokens.shape)
             x = soft_tokens.to(self.vocab_embed.embedding.dtype) @ self.vocab_embed.embedding
-        c = F.silu(self.sigma_map(self.sigma(t, tokens.shape[0], tokens.device)))
-        cos, sin = self.rotary_emb(tokens.shape[1], tokens.device)
+        dtype = self.vocab_embed.embedding.dtype  # bf16 under --precision bf16 (int8 keeps fp32 activations)
+        c = F.silu(self.sigma_map(self.sigma(t, tokens.shape[0], tokens.device), dtype))
+        cos, sin = (a.to(dtype) for a in self.rotary_emb(tokens.shape[1], tokens.device))  # phases computed in fp32
         for block in self.blocks:
             x = block(x, cos, sin, c)
         return x, c

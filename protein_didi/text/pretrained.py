@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.core.precision import apply_precision, resolve_precision
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
 from protein_didi.text.model import DiT, DiTConfig
 from protein_didi.text.tokenizer import FILE as TOKENIZER_FILE
@@ -46,6 +47,7 @@ class LoadedModel:
     info: dict[str, Any] = field(default_factory=dict)
     role: str = "teacher"
     discriminator: torch.nn.Module | None = None
+    precision: str = "fp32"
 
     @property
     def block_length(self) -> int:
@@ -96,12 +98,28 @@ def resolve(name_or_path: str) -> Path:
     return CHECKPOINT_DIR / EMBEDDED[name_or_path] if name_or_path in EMBEDDED else Path(name_or_path)
 
 
-def load_model(name_or_path: str, device: torch.device | str = "cpu", tokenizer: str | None = None) -> LoadedModel:
-    """Load a named model, one of our folders or an MDLM/DUO checkpoint; one-line errors otherwise.
+def load_model(
+    name_or_path: str, device: torch.device | str = "cpu", tokenizer: str | None = None, precision: str = "fp32"
+) -> LoadedModel:
+    """Load a named model, one of our folders or an MDLM/DUO checkpoint for inference in ``precision``.
+
+    One-line errors otherwise; the precision is checked against the device before any weights are read and
+    applied once (:mod:`protein_didi.core.precision`). Trainers load in the default fp32.
 
     Args:
         tokenizer: GPT-2 tokenizer folder or hub id for MDLM/DUO checkpoints that do not carry one.
     """
+    resolved = resolve_precision(precision, device)
+    loaded = _load(name_or_path, device, tokenizer)
+    if resolved != "fp32":
+        apply_precision(loaded.model, resolved)
+        if loaded.discriminator is not None and resolved == "bf16":  # int8 has no backward: RGAS's D stays fp32
+            apply_precision(loaded.discriminator, resolved)
+    loaded.precision = resolved
+    return loaded
+
+
+def _load(name_or_path: str, device: torch.device | str, tokenizer: str | None) -> LoadedModel:
     path = resolve(name_or_path)
     if path.is_file() and path.suffix == ".ckpt":
         return _load_mdlm(path, name_or_path, device, tokenizer)
