@@ -32,7 +32,7 @@ def head_only_trainer(teacher, **overrides) -> DidiTrainer:
 def test_head_only_d_trains_its_head_on_the_frozen_teacher(tiny_model):
     trainer = head_only_trainer(tiny_model)
     disc = trainer.disc
-    assert disc.features_of() is trainer.teacher  # the teacher itself, not a copy
+    assert disc.feature_backbone() is trainer.teacher  # the teacher itself, not a copy
     assert all(k.startswith("head.") for k in disc.state_dict())  # ships without a backbone
     teacher_before = {k: v.clone() for k, v in trainer.teacher.state_dict().items()}
     head_before = {k: v.clone() for k, v in disc.state_dict().items()}

@@ -56,12 +56,12 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, tokens: torch.Tensor, t: torch.Tensor, soft_tokens: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features_of().features(tokens, t, soft_tokens)
+        h = self.feature_backbone().features(tokens, t, soft_tokens)
         logits = self.head(h).squeeze(-1)
         assert logits.shape == tokens.shape, (logits.shape, tokens.shape)
         return logits
 
-    def features_of(self) -> nn.Module:
+    def feature_backbone(self) -> nn.Module:
         """The backbone D reads its features from (the frozen teacher with ``frozen_backbone``)."""
         return self._frozen[0] if self.frozen_backbone else self.backbone
 
