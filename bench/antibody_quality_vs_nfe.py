@@ -53,15 +53,16 @@ def cached(folder: Path, label: str, make: Any) -> list[str]:
     return seqs
 
 
-def seconds_per_step(loaded: LoadedModel, length: int, batch: int = 32) -> float:
+def seconds_per_step(loaded: LoadedModel, length: int, sampler: str = "ancestral", batch: int = 32) -> float:
     """Wall seconds per sequence per sampling step (one batch of ``batch`` at 8 steps, after a warm-up batch).
 
-    Sampling cost is NFE × one forward pass (the sampler adds ≤ 2 % at this size), so a set's seconds per
-    sequence is NFE × this; measured in one pass at the end so every model is timed under the same load.
+    Sampling cost is NFE × one step (the ancestral sampler adds ≤ 2 % to a forward pass at this size; RGAS adds
+    the discriminator's forward and backward), so a set's seconds per sequence is NFE × this; measured in one
+    pass at the end so every model is timed under the same load.
     """
-    generate(loaded, 4, length, 2, batch_size=4)
+    generate(loaded, 4, length, 2, sampler=sampler, batch_size=4)
     t0 = time.perf_counter()
-    generate(loaded, batch, length, 8, batch_size=batch)
+    generate(loaded, batch, length, 8, sampler=sampler, batch_size=batch)
     return (time.perf_counter() - t0) / batch / 8
 
 
@@ -182,8 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--length", type=int, default=120, help="residues of every diffusion sample (default 120, a VH)")
     p.add_argument("--teacher", default="antiberty")
     p.add_argument("--teacher-nfe", type=int_list, default=[8, 16, 32, 64, 128])
-    p.add_argument("--students", default="antibody-student", help="comma-separated student models")
+    p.add_argument(
+        "--students", default="antibody-student,antibody-student-idlm", help="comma-separated student models"
+    )
     p.add_argument("--student-nfe", type=int_list, default=[4, 8, 16])
+    p.add_argument("--rgas-nfe", type=int_list, default=[8], help="RGAS rows for students with a discriminator")
     p.add_argument("--pll", type=int, default=16, help="sequences per set for AntiBERTy PLL (0: skip)")
     p.add_argument(
         "--pll-nfe", type=int, default=64, help="PLL only for the teacher at this NFE, students at 8, IgLM, natural"
@@ -203,14 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     natural = [s for _, s in natural_records]
     teacher = load_model(args.teacher, "cpu")
     students = {name: load_model(name, "cpu") for name in args.students.split(",") if name}
-    cells = [(args.teacher, teacher, n) for n in args.teacher_nfe]
-    cells += [(name, m, n) for name, m in students.items() for n in args.student_nfe]
+    # (label, model, NFE, sampler); "+rgas" rows: students whose discriminator guides their own steps
+    cells = [(args.teacher, teacher, n, "ancestral") for n in args.teacher_nfe]
+    cells += [(name, m, n, "ancestral") for name, m in students.items() for n in args.student_nfe]
+    cells += [
+        (f"{name}+rgas", m, n, "rgas") for name, m in students.items() if m.has_discriminator for n in args.rgas_nfe
+    ]
     iglm = load_iglm()
     sets = {
         f"{name}@{nfe}": cached(
-            samples, f"{name}@{nfe}", lambda m=m, nfe=nfe: generate(m, args.num, args.length, nfe, seed=0)
+            samples,
+            f"{name}@{nfe}",
+            lambda m=m, nfe=nfe, sampler=sampler: generate(m, args.num, args.length, nfe, sampler=sampler, seed=0),
         )
-        for name, m, nfe in tqdm(cells, desc="generate")
+        for name, m, nfe, sampler in tqdm(cells, desc="generate")
     }
     sets["IgLM"] = cached(
         samples, "IgLM", lambda: list(iglm.generate(args.iglm_num or args.num, "H", "human", seed=args.seed).sequences)
@@ -218,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate_only:
         return 0
 
-    rows = [judge(f"{name}@{nfe}", "diffusion", sets[f"{name}@{nfe}"], nfe=nfe) for name, _, nfe in cells]
+    rows = [judge(f"{name}@{nfe}", "diffusion", sets[f"{name}@{nfe}"], nfe=nfe) for name, _, nfe, _ in cells]
     rows.append(judge("IgLM (heavy, human)", "iglm", sets["IgLM"], nfe=None))
     rows.append(judge("natural (shipped set)", "natural", natural, nfe=None))
     for r, seqs in zip(tqdm(rows, desc="AntiBERTy PLL"), [*sets.values(), natural], strict=True):
@@ -232,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # timing, all in one pass under the same load
     per_step = {name: seconds_per_step(m, args.length) for name, m in [(args.teacher, teacher), *students.items()]}
+    per_step |= {name: seconds_per_step(m, args.length, "rgas") for name, m, _, sampler in cells if sampler == "rgas"}
     t0 = time.perf_counter()
     iglm.generate(16, "H", "human", seed=args.seed + 1)
     iglm_per_seq = (time.perf_counter() - t0) / 16

@@ -54,7 +54,7 @@ def test_redesign_tab_keeps_the_framework_and_highlights_the_span(heavy) -> None
     assert "CDR redesign" in [t.label for t in at.tabs]
     options = at.selectbox(key="cdr_model").options
     if (CHECKPOINT_DIR / "antibody-student" / "config.json").is_file():
-        assert "antibody-student (antibody student, 8 steps)" in options
+        assert "antibody-student (antibody student (DiDi-Instruct), 8 steps)" in options
     if importlib.util.find_spec("antiberty") is not None:
         assert "antiberty (AntiBERTy antibody teacher)" in options
     run = at.session_state["cdr_result"]

@@ -1,4 +1,4 @@
-"""Head-only discriminator (D's head on the frozen teacher) and a teacher bank filled from a FASTA of teacher samples."""
+"""Head-only discriminator (its head on the frozen teacher); a teacher bank filled from a FASTA of teacher samples."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_head_only_student_without_its_teacher_samples_but_refuses_rgas_in_one_l
     shutil.rmtree(teacher_dir)
     loaded = load_model(str(student_dir))
     assert len(generate(loaded, num=2, length=12, nfe=2)) == 2
-    with pytest.raises(ModelNotFoundError, match="RGAS with .* reads the teacher's features") as err:
+    with pytest.raises(ModelNotFoundError, match=r"RGAS with .* reads the teacher's features") as err:
         generate(loaded, num=2, length=12, nfe=2, sampler="rgas")
     assert "\n" not in str(err.value)
 
@@ -112,3 +112,13 @@ def test_teacher_samples_are_checked_against_lengths_and_bank_size(tmp_path):
         read_teacher_samples(path, [12], bank_size=1)
     with pytest.raises(ValueError, match="--bank-size 2 needs as many"):
         read_teacher_samples(path, [12, 13], bank_size=2)
+
+
+def test_shipped_antibody_student_guides_rgas_with_a_head_on_antiberty():
+    pytest.importorskip("antiberty")
+    loaded = load_model("antibody-student")
+    assert loaded.role == "student-didi" and loaded.discriminator is None and loaded.has_discriminator
+    disc = loaded.require_discriminator()
+    assert disc.frozen_backbone and sum(p.numel() for p in disc.parameters()) < 300_000  # the head alone
+    seqs = generate(loaded, num=2, length=30, nfe=2, sampler="rgas")
+    assert len(seqs) == 2 and all(len(s) == 30 for s in seqs)

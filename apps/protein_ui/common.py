@@ -29,7 +29,8 @@ MODEL_NOTES = {
     "teacher": "embedded teacher",
     "student": "embedded student, DiDi-Instruct",
     "student-idlm": "embedded student, IDLM",
-    "antibody-student": "antibody student, 8 steps",
+    "antibody-student": "antibody student (DiDi-Instruct), 8 steps",
+    "antibody-student-idlm": "antibody student (IDLM), 8 steps",
     "antiberty": "AntiBERTy antibody teacher",
 }
 OPTIONAL_MODULES = {

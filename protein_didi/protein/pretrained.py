@@ -4,8 +4,10 @@ Names:
     ``teacher``       the embedded tiny teacher (trained on CPU, shipped in the package)
     ``student``       its DiDi-Instruct student (8-step)
     ``student-idlm``  its IDLM student
-    ``antibody-student``  AntiBERTy distilled by IDLM into an 8-step antibody generator (60 CPU iterations at
-                      120 residues; needs ``pip install -e .[antibody]`` for nothing but CDR redesign numbering)
+    ``antibody-student``  AntiBERTy distilled by DiDi-Instruct into an 8-step antibody generator (120 CPU
+                      iterations at 120 residues); its head-only discriminator reads AntiBERTy's features, so
+                      RGAS needs ``pip install -e .[antibody]`` (as does CDR redesign, for numbering)
+    ``antibody-student-idlm``  AntiBERTy distilled by IDLM (60 CPU iterations; no discriminator)
     ``dplm-150m``     DPLM-150M from the hub id ``airkingbd/dplm_150m`` (needs the weights)
     ``antiberty``     AntiBERTy (BERT, 26 M parameters, antibodies; ≤ 510 residues), read from the
                       installed ``antiberty`` package's files (``pip install -e .[antibody]``), no network
@@ -42,6 +44,7 @@ EMBEDDED = {
     "student": "student",
     "student-idlm": "student-idlm",
     "antibody-student": "antibody-student",
+    "antibody-student-idlm": "antibody-student-idlm",
 }
 HUB_IDS = {"dplm-150m": "airkingbd/dplm_150m", "dplm-650m": "airkingbd/dplm_650m"}
 PACKAGED = {"antiberty": "AntiBERTy_md_smooth"}  # name → folder under the package's trained_models/
@@ -193,8 +196,8 @@ def _load(name_or_path: str, device: torch.device | str) -> LoadedModel:
     if "/" in str(target) and not str(target).startswith((".", "/")):
         return _load_transformers(str(target), name_or_path, device)
     raise ModelNotFoundError(
-        f"no model '{name_or_path}': give teacher, student, student-idlm, antibody-student, dplm-150m, antiberty "
-        "or a checkpoint folder"
+        f"no model '{name_or_path}': give teacher, student, student-idlm, antibody-student, antibody-student-idlm, "
+        "dplm-150m, antiberty or a checkpoint folder"
     )
 
 
