@@ -22,3 +22,18 @@ def int_list(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # = protein_didi.core.precision.PRECISIONS, without importing torch
+
+
+def add_device_args(p: argparse.ArgumentParser, precision_default: str = "auto", precision_help: str = "") -> None:
+    """``--device`` and ``--precision``, the same for every inference command."""
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=precision_default,
+        help=precision_help
+        or "network precision: auto (bf16 where the device has native bf16, else fp32), fp32, bf16, int8 (CPU)",
+    )

@@ -19,10 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from protein_didi.cli import DOMAINS, split_domain
+from protein_didi.cli import DOMAINS, add_device_args, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
-from protein_didi.core.precision import PRECISIONS
 from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
@@ -62,13 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--max-tokens", type=int, default=8192, help="cap on padded tokens per forward pass (default 8192)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="network precision: auto (bf16 where the device has native bf16, else fp32), fp32, bf16, int8 (CPU)",
-    )
+    add_device_args(p)
     p.add_argument("--out", type=Path, default=None, help="FASTA file to write (default: print to stdout)")
     ab = p.add_argument_group("CDR redesign (antibodies)")
     ab.add_argument("--parent", default=None, help="parent antibody: a sequence or a FASTA file (each record a parent)")

@@ -187,3 +187,9 @@ def test_batches_respect_the_token_budget() -> None:
     assert plan_batches([1000], 32, max_tokens=10) == [(0, 1)]  # one sequence always fits
     with pytest.raises(ValueError, match="max tokens"):
         plan_batches([10], 2, max_tokens=0)
+
+
+def test_cli_precision_choices_match_the_core() -> None:
+    from protein_didi import cli
+
+    assert cli.PRECISIONS == prec.PRECISIONS  # cli keeps a torch-free copy for fast --help

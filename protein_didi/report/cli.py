@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from protein_didi.cli import DOMAINS, split_domain
+from protein_didi.cli import DOMAINS, add_device_args, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.eval.stats import composition
 from protein_didi.protein.alphabet import InvalidSequenceError
@@ -155,13 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-seq-id", type=float, default=0.3, help="clustering identity threshold (default 0.3)")
     p.add_argument("--coverage", type=float, default=0.8, help="clustering coverage (default 0.8)")
     p.add_argument("--seed", type=int, default=0, help="seed for reference rows and sweep generation")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (folding and sweep generation)")
-    p.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16", "int8"),  # protein_didi.core.precision.PRECISIONS (imports torch)
-        default="fp32",
-        help="judge and sweep-generation precision: fp32 (default: a report measures, so it does not depend "
-        "on the machine), auto, bf16, int8 (CPU)",
+    add_device_args(
+        p,
+        precision_default="fp32",
+        precision_help="judge and sweep-generation precision: fp32 (default: a report measures, so it does not "
+        "depend on the machine), auto, bf16, int8 (CPU)",
     )
     p.add_argument("--sweep", action="store_true", help="generate a model × length × NFE grid first, then report")
     p.add_argument("--models", type=_csv_list(str), default=["teacher", "student"], help="sweep models")

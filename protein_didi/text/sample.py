@@ -15,9 +15,9 @@ import math
 import sys
 from pathlib import Path
 
+from protein_didi.cli import add_device_args
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.core.device import resolve_device
-from protein_didi.core.precision import PRECISIONS
 from protein_didi.progress import LazyBar
 from protein_didi.sample import check_out
 from protein_didi.text.generate import SAMPLERS, decode_blocks, generate_tokens
@@ -41,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0 = off)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default 32)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="network precision: auto (bf16 where the device has native bf16, else fp32), fp32, bf16, int8 (CPU)",
-    )
+    add_device_args(p)
     p.add_argument("--out", type=Path, default=None, help="file to write (.jsonl: ids + text; else text)")
     return p
 
