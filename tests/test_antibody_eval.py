@@ -238,6 +238,10 @@ def test_iglm_infill_and_generation_are_seeded_and_keep_flanks(judge, naturals):
     assert gen.chain_tag == "[LIGHT]" and len(gen.sequences) == 1 and len(gen.sequences[0]) > 80
     with pytest.raises(AntibodyError, match="unknown chain"):
         judge.generate(1, chain="X")
+    batched = judge.generate(5, chain="H", seed=1, batch_size=3)  # batches of 3: the count and seed still hold
+    assert batched.sequences == judge.generate(5, chain="H", seed=1, batch_size=3).sequences
+    assert len(set(batched.sequences)) == 5 and all(set(x) <= set("ACDEFGHIKLMNPQRSTVWY") for x in batched.sequences)
+    assert all(len(x) > 80 for x in batched.sequences)
 
 
 @needs_anarci
