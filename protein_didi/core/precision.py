@@ -127,6 +127,24 @@ def apply_precision(module: nn.Module, precision: str) -> nn.Module:
     raise PrecisionError(f"cannot convert to precision {precision!r}; resolve it first (one of fp32, bf16, int8)")
 
 
+def discriminator_precision(precision: str) -> str:
+    """The precision RGAS's discriminator runs in when its denoiser runs in ``precision``.
+
+    RGAS differentiates the reward with respect to its input: bf16 has a backward
+    pass, dynamically quantised int8 layers have none, so under int8 D stays fp32.
+    """
+    return "bf16" if precision == "bf16" else "fp32"
+
+
+def convert_for_inference(model: nn.Module, discriminator: nn.Module | None, precision: str) -> None:
+    """Convert a freshly loaded fp32 denoiser (and its discriminator, if loaded) to a resolved ``precision``."""
+    if precision == "fp32":
+        return
+    apply_precision(model, precision)
+    if discriminator is not None and discriminator_precision(precision) != "fp32":
+        apply_precision(discriminator, discriminator_precision(precision))
+
+
 def module_precision(module: nn.Module) -> str:
     """What ``module`` runs in now: ``int8`` if any Linear is dynamically quantised, else its weights' dtype."""
     for sub in module.modules():

@@ -32,7 +32,12 @@ import torch
 from transformers import BertConfig, EsmConfig, EsmForMaskedLM
 
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
-from protein_didi.core.precision import apply_precision, resolve_precision
+from protein_didi.core.precision import (
+    apply_precision,
+    convert_for_inference,
+    discriminator_precision,
+    resolve_precision,
+)
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
 from protein_didi.protein.hf_mlm import BertDenoiser, load_bert_folder
 from protein_didi.protein.model import EsmDenoiser
@@ -79,8 +84,8 @@ class LoadedModel:
         """The discriminator RGAS needs (loaded now if it is head-only), or a one-line ValueError."""
         if self.discriminator is None and self.discriminator_loader is not None:
             disc = self.discriminator_loader()
-            if self.precision == "bf16":
-                apply_precision(disc, "bf16")  # the head; its frozen teacher backbone was loaded in bf16
+            if discriminator_precision(self.precision) != "fp32":  # the head; the frozen backbone loads converted
+                apply_precision(disc, discriminator_precision(self.precision))
             self.discriminator = disc
         if self.discriminator is None:
             raise ValueError(
@@ -163,15 +168,9 @@ def load_model(name_or_path: str, device: torch.device | str = "cpu", precision:
 def with_precision(loaded: LoadedModel, precision: str) -> LoadedModel:
     """Convert a freshly loaded fp32 model (and its discriminator) to a resolved precision, in place.
 
-    RGAS differentiates the discriminator's reward with respect to its input: under
-    bf16 it runs in bf16 (autograd works there); under int8 it stays fp32, because
-    dynamically quantised layers have no backward pass.
+    A head-only discriminator is converted when it is first loaded (:meth:`LoadedModel.require_discriminator`).
     """
-    if precision == "fp32":
-        return loaded
-    apply_precision(loaded.model, precision)
-    if loaded.discriminator is not None and precision == "bf16":
-        apply_precision(loaded.discriminator, precision)
+    convert_for_inference(loaded.model, loaded.discriminator, precision)
     loaded.precision = precision
     return loaded
 
@@ -234,7 +233,7 @@ def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> 
     )
     if "discriminator" in cfg.get("extra", []):
         head_only = bool(loaded.info.get("disc_head_only"))
-        load_disc = functools.partial(_load_discriminator, path, build, loaded.info, device, loaded)
+        load_disc = functools.partial(_load_discriminator, path, build, device, loaded)
         if head_only:
             loaded.discriminator_loader = load_disc
         else:
@@ -243,18 +242,17 @@ def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> 
 
 
 def _load_discriminator(
-    path: Path, build: Callable[[], ProteinDenoiser], info: dict, device: torch.device | str, owner: LoadedModel
+    path: Path, build: Callable[[], ProteinDenoiser], device: torch.device | str, owner: LoadedModel
 ) -> torch.nn.Module:
     """D from ``discriminator.safetensors``: a full copy, or (``disc_head_only``) a head on the teacher it names."""
     from protein_didi.core.discriminator import Discriminator
 
-    if info.get("disc_head_only"):
-        teacher = info.get("teacher")
+    if owner.info.get("disc_head_only"):
+        teacher = owner.info.get("teacher")
         if not teacher:
             raise CheckpointError(f"{path}/config.json has a head-only discriminator but names no teacher")
         try:
-            # fp32 under int8: RGAS differentiates through the backbone, quantised layers have no backward
-            backbone = load_model(str(teacher), device, "bf16" if owner.precision == "bf16" else "fp32").model
+            backbone = load_model(str(teacher), device, discriminator_precision(owner.precision)).model
         except ModelNotFoundError as err:
             raise ModelNotFoundError(f"RGAS with '{owner.name}' reads the teacher's features: {err}") from None
         disc = Discriminator(backbone, frozen_backbone=True)

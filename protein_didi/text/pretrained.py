@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
-from protein_didi.core.precision import apply_precision, resolve_precision
+from protein_didi.core.precision import convert_for_inference, resolve_precision
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
 from protein_didi.text.model import DiT, DiTConfig
 from protein_didi.text.tokenizer import FILE as TOKENIZER_FILE
@@ -111,10 +111,7 @@ def load_model(
     """
     resolved = resolve_precision(precision, device)
     loaded = _load(name_or_path, device, tokenizer)
-    if resolved != "fp32":
-        apply_precision(loaded.model, resolved)
-        if loaded.discriminator is not None and resolved == "bf16":  # int8 has no backward: RGAS's D stays fp32
-            apply_precision(loaded.discriminator, resolved)
+    convert_for_inference(loaded.model, loaded.discriminator, resolved)
     loaded.precision = resolved
     return loaded
 
