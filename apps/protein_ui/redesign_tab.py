@@ -101,7 +101,7 @@ def run_redesign(
     seed: object,
 ) -> None:
     """Validate, plan, sample; every failure is one ``st.error`` line and leaves the last result in place."""
-    from protein_didi.eval.numbering import AntibodyError, number_antibody
+    from protein_didi.eval.numbering import AntibodyError
     from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
 
     errors: list[str] = []
@@ -120,7 +120,6 @@ def run_redesign(
     try:
         cdr_length = None if length is None else parse_cdr_length(f"{int(length[0])}-{int(length[1])}")
         plan = plan_redesign(text, cdr, cdr_length, "parent", getattr(loaded.model, "max_residues", None))
-        numbering = number_antibody(plan.parent)
         with st.spinner(f"Redesigning {cdr} with {label}…"):
             records = redesign(loaded, plan, n, nfe=steps, seed=seed_value)
     except (AntibodyError, InvalidSequenceError, ValueError) as err:
@@ -130,8 +129,8 @@ def run_redesign(
         st.error(f"redesign failed: {_one_line(err)}")
         return
     st.session_state["cdr_result"] = RedesignRun(
-        plan.parent, dict(numbering.regions), numbering.chain_type or "?", plan.cdrs[0], plan.spans[0], label, steps,
-        records,
+        plan.parent, dict(plan.numbering.regions), plan.numbering.chain_type or "?", plan.cdrs[0], plan.spans[0],
+        label, steps, records,
     )  # fmt: skip
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from protein_didi.core.sampler import SamplerConfig
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.generate import sample_batch
 from protein_didi.protein.pretrained import LoadedModel
+
+if TYPE_CHECKING:  # numbering imports ANARCI, which redesign loads only when it plans
+    from protein_didi.eval.numbering import AntibodyNumbering
 
 ProgressCallback = Callable[[int, int], None]
 MAX_CDR_LENGTH = 40
@@ -34,6 +38,7 @@ class RedesignPlan:
     cdrs: tuple[str, ...]  # e.g. ("H3",) in parent order
     spans: tuple[tuple[int, int], ...]  # half-open index spans of those CDRs in ``parent``
     lengths: tuple[tuple[int, int], ...]  # (lo, hi) residues each CDR may take
+    numbering: AntibodyNumbering = field(compare=False)  # the parent's (regions and chain, for display)
 
     @property
     def longest(self) -> int:
@@ -114,7 +119,7 @@ def plan_redesign(
     lengths = tuple(cdr_length or (end - start, end - start) for start, end in spans)
     if any(lo < 1 for lo, _ in lengths):
         raise InvalidSequenceError(f"{parent_id}: a CDR to keep at its parent length is empty; give --cdr-length")
-    plan = RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths)
+    plan = RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths, numbering)
     if max_residues is not None:
         plan.check_fits(max_residues)
     return plan
