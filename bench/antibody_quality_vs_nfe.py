@@ -83,10 +83,7 @@ def pseudo_log_likelihood(loaded: LoadedModel, seqs: list[str]) -> list[float]:
 
 def judge(label: str, kind: str, seqs: list[str], **extra: Any) -> dict:
     table, summary = antibody_metrics(seqs, iglm=True)
-    numbered, lo_hi = (
-        bootstrap_mean(table["numbered"].astype(float).to_numpy())[0],
-        bootstrap_mean(table["numbered"].astype(float).to_numpy())[1:],
-    )
+    numbered, *lo_hi = bootstrap_mean(table["numbered"].astype(float).to_numpy())
     return {
         "set": label,
         "kind": kind,
@@ -195,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redesign-parents", type=int, default=4, help="real heavy chains to redesign (default 4)")
     p.add_argument("--designs", type=int, default=16, help="CDR-H3 designs per parent and method (default 16)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iglm-num", type=int, default=None, help="IgLM sequences (default: --num; ~2 s each on CPU)")
+    p.add_argument("--iglm-num", type=int, default=None, help="IgLM sequences (default: --num; ~0.3 s each)")
     p.add_argument("--generate-only", action="store_true", help="generate and cache the sets, then stop")
     p.add_argument("--name", default="antibody_quality_vs_nfe", help="results name (JSON, PNG, samples folder)")
     args = p.parse_args(argv)
