@@ -99,8 +99,15 @@ def antiberty_reference():
     """
     pytest.importorskip("antiberty")
     from antiberty import AntiBERTy
-    from antiberty.AntiBERTyRunner import CHECKPOINT_PATH, VOCAB_FILE
     from transformers import BertTokenizer
+
+    from protein_didi.protein.antiberty_weights import AntibertyWeightsMissing, resolve_antiberty_weights
+
+    try:  # the same files under antiberty 0.1.3 (in its package) and 1.x (project cache, as with IgFold)
+        weights = resolve_antiberty_weights()
+    except AntibertyWeightsMissing as err:
+        pytest.skip(str(err))
+    CHECKPOINT_PATH, VOCAB_FILE = str(weights.folder), str(weights.vocab_file)
 
     class PackageModel(AntiBERTy):
         def init_weights(self) -> None:  # transformers ≥ 5: every weight is loaded right below
@@ -143,11 +150,13 @@ def test_antiberty_samples_in_eight_steps(antiberty):
     assert [len(s) for s in seqs] == [24, 24] and all(set(s) <= set(STANDARD_AA) for s in seqs)
 
 
-def test_missing_antiberty_package_is_one_line(monkeypatch):
+def test_missing_antiberty_package_is_one_line(monkeypatch, tmp_path):
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "antiberty" else real(name, *a))
+    monkeypatch.delenv("ANTIBERTY_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("PROTEIN_DIDI_CACHE", str(tmp_path))  # an empty project cache: nowhere left to look
     with pytest.raises(ModelNotFoundError, match=r"pip install -e \.\[antibody\]"):
         load_model("antiberty")
 

@@ -22,7 +22,6 @@ whose folder also keeps the model's vocabulary list and special tokens).
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from protein_didi.core.precision import (
     resolve_precision,
 )
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
+from protein_didi.protein.antiberty_weights import AntibertyWeights, AntibertyWeightsMissing, resolve_antiberty_weights
 from protein_didi.protein.hf_mlm import BertDenoiser, load_bert_folder
 from protein_didi.protein.model import EsmDenoiser
 
@@ -141,15 +141,23 @@ def resolve(name_or_path: str) -> str | Path:
     return name_or_path
 
 
+def packaged_weights(name: str) -> AntibertyWeights:
+    """Weights folder, vocabulary and source of a packaged model, or a one-line error with the fix.
+
+    AntiBERTy's are resolved by :mod:`protein_didi.protein.antiberty_weights` (``$ANTIBERTY_WEIGHTS_DIR``, the
+    antiberty 0.1.3 package, or the project cache), the same files IgFold is given.
+    """
+    if name not in PACKAGED:
+        raise ModelNotFoundError(f"no packaged model '{name}'; choose one of {', '.join(PACKAGED)}")
+    try:
+        return resolve_antiberty_weights()
+    except AntibertyWeightsMissing as err:
+        raise ModelNotFoundError(f"model '{name}': {err}; pip install -e .[antibody]") from None
+
+
 def packaged_folder(name: str) -> Path:
-    """The weights folder inside an installed package (found without importing it), or a one-line error."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"model '{name}' needs the {name} package; pip install -e .[antibody]")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "trained_models"
-    if not (folder / PACKAGED[name] / "config.json").is_file():
-        raise ModelNotFoundError(f"the {name} package at {folder.parent} has no weights; pip install -e .[antibody]")
-    return folder
+    """The folder holding a packaged model's weights folder (``trained_models/`` of antiberty 0.1.3's layout)."""
+    return packaged_weights(name).folder.parent
 
 
 def load_model(name_or_path: str, device: torch.device | str = "cpu", precision: str = "fp32") -> LoadedModel:
@@ -269,9 +277,9 @@ def _load_discriminator(
 
 def _load_packaged(name: str, device: torch.device | str) -> LoadedModel:
     """A model shipped inside a pip package (AntiBERTy), read from its files; log-linear schedule."""
-    folder = packaged_folder(name)
-    model = load_bert_folder(folder / PACKAGED[name], vocab_file=folder / "vocab.txt")
-    info = {"source": f"{name} package ({folder / PACKAGED[name]})", "max_residues": model.max_residues}
+    weights = packaged_weights(name)
+    model = load_bert_folder(weights.folder, vocab_file=weights.vocab_file)
+    info = {"source": f"{name}: {weights.source}", "max_residues": model.max_residues}
     return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, info)
 
 
