@@ -25,7 +25,15 @@ from protein_didi.core.device import resolve_device
 from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
-from protein_didi.protein.generate import SAMPLERS, Motif, check_request, generate, sequence_records
+from protein_didi.protein.generate import (
+    SAMPLERS,
+    SAMPLING_KEYS,
+    Motif,
+    check_request,
+    generate,
+    recommended_sampling,
+    sequence_records,
+)
 from protein_didi.protein.pretrained import load_model
 
 
@@ -52,10 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
-    p.add_argument("--nfe", type=int, default=None, help="sampling steps (default: 8 for students, 64 for teachers)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="ancestral", help="ancestral or rgas (reward-guided)")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0 = off)")
+    s = p.add_argument_group(
+        "sampler (defaults: the model's stored settings, else 8 ancestral steps for students, 64 for teachers)"
+    )
+    s.add_argument("--nfe", type=int, default=None, help="sampling steps")
+    s.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="ancestral (random reveal order), confidence (most confident positions first) or rgas (reward-guided)",
+    )
+    s.add_argument("--temperature", type=float, default=None, help="softmax temperature of the values (1.0 = off)")
+    s.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (1.0 = off)")
+    s.add_argument(
+        "--order-temperature",
+        type=float,
+        default=None,
+        help="confidence sampler: 0 = greedy confidence order … inf = random order (positions drawn ∝ p^(1/τ))",
+    )
     p.add_argument("--prefix", default=None, help="residues fixed at the N-terminus, e.g. MKT")
     p.add_argument("--motif", default=None, help="residues fixed at 1-based positions, e.g. 5:WW,40:C")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -91,21 +113,32 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
         raise ValueError("CDR redesign needs both --parent SEQ_OR_FASTA and --redesign CDR (e.g. H3)")
     if args.motif is not None or args.prefix is not None:
         raise ValueError("--motif/--prefix do not combine with --redesign: the parent's framework is kept as is")
-    check_request(args.num, 1, 1 if args.nfe is None else args.nfe, args.sampler, args.temperature, args.top_p,
-                  None, args.batch_size)  # fmt: skip
+    check_sampling(args, 1)
     lengths = parse_cdr_length(args.cdr_length)
     plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
     loaded = load_model(args.model, resolve_device(args.device), args.precision)
     limit = int(loaded.info.get("max_residues", MAX_RESIDUES))
     for plan in plans:
         plan.check_fits(limit)
-    nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
-    bar.desc = f"{args.model} @ {nfe} NFE, {args.redesign}"
+    s = recommended_sampling(loaded.info, loaded.role) | given_sampling(args)
+    bar.desc = f"{args.model} @ {s['nfe']} NFE, {args.redesign}"
     records = []
     for plan in plans:
-        records += redesign(loaded, plan, args.num, nfe, args.seed, args.sampler, args.temperature, args.top_p,
-                            args.batch_size, bar)  # fmt: skip
+        records += redesign(loaded, plan, args.num, s["nfe"], args.seed, s["sampler"], s["temperature"], s["top_p"],
+                            args.batch_size, bar, order_temperature=s["order_temperature"])  # fmt: skip
     return records
+
+
+def given_sampling(args: argparse.Namespace) -> dict:
+    """The sampler flags the user gave; the rest come from the model (:func:`recommended_sampling`)."""
+    return {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
+
+
+def check_sampling(args: argparse.Namespace, length: int | str | tuple[int, int], motif: Motif | None = None) -> None:
+    """Every given flag checked before the model loads (missing ones by a teacher's defaults, which are valid)."""
+    s = recommended_sampling({}, "teacher") | given_sampling(args)
+    check_request(args.num, length, s["nfe"], s["sampler"], s["temperature"], s["top_p"], motif, args.batch_size,
+                  args.seed, s["order_temperature"])  # fmt: skip
 
 
 def check_out(out: Path | None) -> None:
@@ -138,27 +171,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         motif = Motif.parse(args.motif, args.prefix)
         # every argument is checked before the model loads or any progress is drawn (--nfe: the default's too)
-        check_request(args.num, args.length, 1 if args.nfe is None else args.nfe, args.sampler, args.temperature,
-                      args.top_p, motif, args.batch_size, args.seed)  # fmt: skip
+        check_sampling(args, args.length, motif)
         check_out(args.out)
         if args.max_tokens < 1:
             raise ValueError(f"--max-tokens must be ≥ 1, got {args.max_tokens}")
         loaded = load_model(args.model, resolve_device(args.device), args.precision)
-        nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 64)
+        s = recommended_sampling(loaded.info, loaded.role) | given_sampling(args)
+        nfe = s["nfe"]
         bar.desc = f"{args.model} @ {nfe} NFE"
         seqs = generate(
             loaded,
             args.num,
             args.length,
             nfe,
-            args.sampler,
-            args.temperature,
-            args.top_p,
+            s["sampler"],
+            s["temperature"],
+            s["top_p"],
             args.seed,
             motif,
             args.batch_size,
             bar,
             max_tokens=args.max_tokens,
+            order_temperature=s["order_temperature"],
         )
     except (CheckpointError, InvalidSequenceError, ValueError) as err:
         bar.close()

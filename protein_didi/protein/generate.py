@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from protein_didi.core.confidence import ConfidenceConfig, confidence_sample
 from protein_didi.core.rgas import RGASConfig, rgas_sample
 from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.protein.alphabet import ALPHABET, MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.pretrained import LoadedModel
 
-SAMPLERS = ("ancestral", "rgas")
+SAMPLERS = ("ancestral", "confidence", "rgas")
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -65,6 +66,26 @@ class Motif:
             fixed[:, pos] = True
 
 
+SAMPLING_KEYS = ("nfe", "sampler", "temperature", "top_p", "order_temperature")
+
+
+def recommended_sampling(info: dict, role: str) -> dict:
+    """The sampler settings a model is used with when the user gives none.
+
+    A checkpoint may store its own (``info["sampling"]``: chosen on a validation set when it was
+    shipped); otherwise students take 8 ancestral steps and teachers 64. Flags override either.
+    """
+    settings = {"nfe": 8 if role.startswith("student") else 64, "sampler": "ancestral", "temperature": 1.0}
+    settings |= {"top_p": 1.0, "order_temperature": 0.0}
+    stored = info.get("sampling", {})
+    unknown = set(stored) - set(SAMPLING_KEYS) - {"chosen_on"}
+    if unknown:
+        raise ValueError(
+            f"checkpoint's sampling settings have unknown keys {sorted(unknown)}; expected {SAMPLING_KEYS}"
+        )
+    return settings | {k: stored[k] for k in SAMPLING_KEYS if k in stored}
+
+
 def draw_lengths(num: int, length: int | str | tuple[int, int], rng: np.random.Generator, info: dict) -> list[int]:
     """Fixed, ``(lo, hi)`` uniform, or ``"auto"``: the model's training length distribution."""
     if isinstance(length, tuple):
@@ -91,6 +112,7 @@ def check_request(
     motif: Motif | None = None,
     batch_size: int = 32,
     seed: int = 0,
+    order_temperature: float = 0.0,
 ) -> None:
     """Every model-independent check of a request, so callers can refuse it before showing any progress."""
     if num < 1:
@@ -107,6 +129,10 @@ def check_request(
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not 0 < top_p <= 1:
         raise ValueError(f"top-p must be in (0, 1], got {top_p}")
+    if math.isnan(order_temperature) or order_temperature < 0:
+        raise ValueError(
+            f"order temperature must be ≥ 0 (0 = greedy confidence, inf = random order), got {order_temperature}"
+        )
     lo, hi = (length if isinstance(length, tuple) else (length, length)) if length != "auto" else (None, None)
     if lo is not None:
         if not 1 <= int(lo) <= int(hi) <= MAX_RESIDUES:
@@ -132,6 +158,7 @@ def generate(
     progress: ProgressCallback | None = None,
     rgas_kwargs: dict | None = None,
     max_tokens: int | None = None,
+    order_temperature: float = 0.0,
 ) -> list[str]:
     """``num`` sequences; equal lengths are batched together, outputs keep the drawn order.
 
@@ -140,7 +167,7 @@ def generate(
     proteins do not exhaust a laptop's memory. Everything is checked before the
     first ``progress`` call, so a refused request never leaves a half-drawn progress bar.
     """
-    check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size, seed)
+    check_request(num, length, nfe, sampler, temperature, top_p, motif, batch_size, seed, order_temperature)
     if sampler == "rgas":
         loaded.require_discriminator()  # one line if there is none, before any progress
     device = next(loaded.model.parameters()).device
@@ -170,7 +197,7 @@ def generate(
             if progress is not None:
                 progress(_base + step, total_steps)
 
-        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step, rgas_kwargs)
+        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step, rgas_kwargs, order_temperature)
         done_steps += nfe
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             out[i] = seq
@@ -186,12 +213,17 @@ def sample_batch(
     gen: torch.Generator,
     on_step: Callable[[int, int, torch.Tensor], None] | None = None,
     rgas_kwargs: dict | None = None,
+    order_temperature: float = 0.0,
 ) -> torch.Tensor:
-    """One batch through the chosen sampler: ``ancestral`` or ``rgas`` (reward-guided by the model's discriminator)."""
+    """One batch through the chosen sampler: ``ancestral``, ``confidence`` (reveal order by the model's
+    confidence at ``order_temperature``) or ``rgas`` (reward-guided by the model's discriminator)."""
     if sampler == "rgas":
         rgas = RGASConfig(sampler=config, **(rgas_kwargs or {}))
         disc = loaded.require_discriminator()
         return rgas_sample(loaded.model, disc, tokens, fixed, loaded.schedule, rgas, gen, on_step)
+    if sampler == "confidence":
+        ordered = ConfidenceConfig(config, order_temperature)
+        return confidence_sample(loaded.model, tokens, fixed, loaded.schedule, ordered, gen, on_step)
     return ancestral_sample(loaded.model, tokens, fixed, loaded.schedule, config, gen, on_step)
 
 

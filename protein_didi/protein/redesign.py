@@ -136,6 +136,7 @@ def redesign(
     top_p: float = 1.0,
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
+    order_temperature: float = 0.0,
 ) -> list[tuple[str, str]]:
     """``num`` designs as FASTA records ``(id, sequence)``; ids name the parent, the CDRs and their lengths."""
     if num < 1 or nfe < 1 or batch_size < 1:
@@ -159,7 +160,7 @@ def redesign(
             if progress is not None:
                 progress(base + step, total)
 
-        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step)
+        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step, order_temperature=order_temperature)
         done += nfe
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             designs[i] = seq
