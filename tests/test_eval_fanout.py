@@ -13,12 +13,14 @@ import pytest
 import torch
 
 from protein_didi import report
-from protein_didi.eval import fold as fold_module
-from protein_didi.eval.fanout import (
+from protein_didi.fold import esmfold as fold_module
+from protein_didi.fold.backend import length_batches
+from protein_didi.fold.cache import merge_caches
+from protein_didi.fold.esmfold import Folder
+from protein_didi.fold.fanout import (
     FoldPool,
     FoldSpec,
     fold_shard,
-    merge_caches,
     merge_notes,
     parse_shard,
     shard_cache_path,
@@ -26,7 +28,8 @@ from protein_didi.eval.fanout import (
     shard_sequences,
     split_batches,
 )
-from protein_didi.eval.fold import Folder, FoldResult, length_batches, tiny_esmfold
+from protein_didi.fold.result import FoldResult
+from protein_didi.fold.testing import tiny_esmfold
 from protein_didi.protein.fasta import write_fasta
 
 AA = list("ACDEFGHIKLMNPQRSTVWY")

@@ -11,14 +11,10 @@ from biotite.sequence import ProteinSequence
 from biotite.structure import get_residues
 from biotite.structure.io.pdb import PDBFile
 
-from protein_didi.eval.fold import (
-    ENV_VAR,
-    Folder,
-    FoldingUnavailable,
-    FoldResult,
-    length_batches,
-    tiny_esmfold,
-)
+from protein_didi.fold.backend import length_batches
+from protein_didi.fold.esmfold import ENV_VAR, Folder
+from protein_didi.fold.result import FoldingUnavailable, FoldResult
+from protein_didi.fold.testing import tiny_esmfold
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.pretrained import ModelNotFoundError
 
