@@ -1,0 +1,170 @@
+"""Fold antibody designs with IgFold: ANARCI decides heavy or light, H/L records pair, the rest get a reason.
+
+:func:`fold_antibodies` is what the report, the app and the benchmarks call.
+Every input gets an :class:`AntibodyFold`: a structure with per-residue
+predicted RMSD (Å), its mean and the per-CDR means (IMGT CDRs from ANARCI), or
+a one-line ``reason`` (not an antibody, non-standard letters, too long). Two
+records whose ids differ only in a final ``H``/``L`` after ``|``, ``:``, ``_``
+or ``/`` (``ab1|H``, ``ab1|L``) and that ANARCI numbers as heavy and light fold
+together as a pair; each record keeps its own chain's values.
+
+For a benchmark column::
+
+    from protein_didi.fold.antibody import fold_antibodies, prmsd_summary
+    folds = fold_antibodies(seqs, cache_path="bench/results/fold_cache.sqlite")
+    values = [f.mean_prmsd for f in folds]          # NaN where f.reason says why
+    prmsd_summary(values)                            # mean, 95 % bootstrap interval, share < 1 Å, n
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from protein_didi.fold.igfold import IgFold, check_chain, encode_chains
+from protein_didi.fold.result import ProgressCallback
+
+CONFIDENT_PRMSD = 1.0  # Å: "share under 1 Å" (natural V domains: 96 % of chains, their shuffles: none)
+PAIR_ID = re.compile(r"^(?P<stem>.+?)[|:_/](?P<chain>[HL])$")
+NOT_ANTIBODY = "not an antibody V domain (ANARCI cannot number it)"
+
+
+@dataclass
+class AntibodyFold:
+    """One input's IgFold result, or why there is none (``reason``); values are for this record's chain only."""
+
+    sequence: str
+    chain: str | None = None  # "H" or "L" (ANARCI's K and L are both light)
+    paired_with: int | None = None  # index of the partner record when folded as an H/L pair
+    prmsd: np.ndarray | None = None
+    pdb: str | None = None  # the folded unit (the pair's PDB for paired records)
+    cdr_prmsd: dict[str, float] = field(default_factory=dict)  # "H1" … "L3" → mean pRMSD (Å)
+    cdr_spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # residue spans in ``sequence``
+    offset: int = 0  # where this chain starts in the PDB's residue order (light chain of a pair: len(heavy))
+    reason: str | None = None
+
+    @property
+    def mean_prmsd(self) -> float:
+        return float(self.prmsd.mean()) if self.prmsd is not None and self.prmsd.size else float("nan")
+
+    @property
+    def worst_cdr(self) -> str | None:
+        """The CDR with the highest mean predicted RMSD (the least certain loop), or None."""
+        return max(self.cdr_prmsd, key=self.cdr_prmsd.__getitem__) if self.cdr_prmsd else None
+
+
+def pairs_from_ids(ids: Sequence[str], chains: Sequence[str | None]) -> dict[int, int]:
+    """Heavy index → light index for records named ``<stem>[|:_/]H`` and ``<stem>[|:_/]L`` that number as such."""
+    by_stem: dict[str, dict[str, int]] = {}
+    for i, rid in enumerate(ids):
+        m = PAIR_ID.match(rid.strip())
+        if m is not None and chains[i] == m["chain"]:
+            by_stem.setdefault(m["stem"], {}).setdefault(m["chain"], i)
+    return {d["H"]: d["L"] for d in by_stem.values() if "H" in d and "L" in d}
+
+
+def make_igfold(cache_path: str | Path | None = None, device: str = "auto", num_models: int | None = None) -> IgFold:
+    return IgFold(device, cache_path, num_models=num_models)
+
+
+def fold_antibodies(
+    seqs: Sequence[str],
+    ids: Sequence[str] | None = None,
+    folder: Any | None = None,
+    *,
+    cache_path: str | Path | None = None,
+    numberings: Sequence[Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[AntibodyFold]:
+    """IgFold every antibody chain of ``seqs`` (see the module docstring); order and length follow ``seqs``.
+
+    ``folder`` is an :class:`~protein_didi.fold.igfold.IgFold` (or a
+    :class:`~protein_didi.fold.fanout.FoldPool` of them); by default one is built
+    on the best device with ``cache_path``. ``numberings`` reuses ANARCI results
+    the caller already has. Raises :class:`~protein_didi.fold.result.FoldingUnavailable`
+    when IgFold cannot run at all and :class:`~protein_didi.eval.numbering.AntibodyError`
+    when ANARCI is missing.
+    """
+    from protein_didi.eval.numbering import number_antibodies
+
+    seqs = ["".join(str(s).split()).upper() for s in seqs]
+    out = [AntibodyFold(s) for s in seqs]
+    numberable = [i for i, s in enumerate(seqs) if s and re.fullmatch(r"[A-Z]+", s)]
+    if numberings is None:
+        ok = [i for i in numberable if re.fullmatch(r"[ACDEFGHIKLMNPQRSTVWYX]+", seqs[i])]
+        found = number_antibodies([seqs[i] for i in ok]) if ok else []
+        numbering: dict[int, Any] = dict(zip(ok, found, strict=True))
+    else:
+        numbering = dict(enumerate(numberings))
+    for i, s in enumerate(seqs):
+        num = numbering.get(i)
+        if num is None or not num.numbered:
+            out[i].reason = NOT_ANTIBODY if s else "empty sequence"
+            continue
+        out[i].chain = num.chain_class
+        out[i].cdr_spans = {f"{num.chain_class}{k}": num.regions[f"CDR{k}"] for k in (1, 2, 3)}
+        out[i].reason = check_chain(s)
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(seqs))]
+    pairs = {
+        h: lo
+        for h, lo in pairs_from_ids(ids, [f.chain if f.reason is None else None for f in out]).items()
+        if out[h].reason is None and out[lo].reason is None
+    }
+    units: list[str] = []
+    unit_of: dict[int, int] = {}
+    for h, lo in pairs.items():
+        unit_of[h] = unit_of[lo] = len(units)
+        units.append(encode_chains({"H": seqs[h], "L": seqs[lo]}))
+        out[h].paired_with, out[lo].paired_with, out[lo].offset = lo, h, len(seqs[h])
+    for i, f in enumerate(out):
+        if f.reason is None and i not in unit_of:
+            unit_of[i] = len(units)
+            units.append(encode_chains({f.chain or "H": seqs[i]}))
+    if not units:
+        return out
+    folder = folder if folder is not None else make_igfold(cache_path)
+    results = folder.fold(units, progress=progress)
+    for i, k in unit_of.items():
+        f, r = out[i], results[k]
+        f.prmsd = np.asarray(r.per_residue[f.offset : f.offset + len(f.sequence)], dtype=np.float64)
+        f.pdb = r.pdb
+        f.cdr_prmsd = {
+            name: float(f.prmsd[a:b].mean()) for name, (a, b) in f.cdr_spans.items() if b > a and b <= len(f.prmsd)
+        }
+    return out
+
+
+def prmsd_summary(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Mean predicted RMSD with its 95 % bootstrap interval, share of chains under 1 Å, and how many had a value."""
+    from protein_didi.eval.antibody import bootstrap_mean
+
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    mean, lo, hi = bootstrap_mean(x, n_boot=n_boot, seed=seed)
+    share = float(np.mean(x < CONFIDENT_PRMSD)) if x.size else float("nan")
+    return {"mean": mean, "ci95": (lo, hi), "share_below_1A": share, "n": int(x.size)}
+
+
+def shuffled(seq: str, seed: int = 0) -> str:
+    """The same residues in a random order: same length and composition, no antibody left."""
+    residues = list(seq)
+    random.Random(seed).shuffle(residues)
+    return "".join(residues)
+
+
+def natural_reference(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` records of the shipped natural antibody set, spread evenly over it (deterministic)."""
+    from protein_didi.eval.antibody import load_natural_antibodies
+
+    records = load_natural_antibodies()
+    if n >= len(records):
+        return records
+    rng = np.random.default_rng(seed)
+    picks = sorted(rng.choice(len(records), size=n, replace=False).tolist())
+    return [records[i] for i in picks]

@@ -1,0 +1,106 @@
+"""IgFold with its real weights: a natural heavy chain folds confidently, its shuffle does not; reasons and pairs.
+
+Needs the optional non-commercial extra (``pip install -e .[igfold]``) and AntiBERTy's weights; skips without them.
+One ensemble member keeps the folds at a few seconds each on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("igfold")
+
+from biotite.structure.io.pdb import PDBFile
+
+from protein_didi.fold.antibody import NOT_ANTIBODY, fold_antibodies, prmsd_summary, shuffled
+from protein_didi.fold.igfold import IgFold, decode_chains, encode_chains
+from protein_didi.fold.result import FoldingUnavailable
+
+# trastuzumab (Herceptin) VH and VL, the issue's reference chain
+HEAVY = (
+    "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYW"
+    "GQGTLVTVSS"
+)
+LIGHT = "DIQMTQSPSSLSASVGDRVTITCRASQDVNTAVAWYQQKPGKAPKLLIYSASFLYSGVPSRFSGSRSGTDFTLTISSLQPEDFATYYCQQHYTTPPTFGQGTKVEIK"
+
+
+@pytest.fixture(scope="module")
+def igfold(tmp_path_factory: pytest.TempPathFactory) -> IgFold:
+    torch.set_num_threads(1)
+    try:
+        return IgFold("cpu", tmp_path_factory.mktemp("igfold") / "folds.sqlite", num_models=1).load()
+    except FoldingUnavailable as err:
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def natural_and_shuffled(igfold: IgFold) -> list:
+    return igfold.fold([HEAVY, f"H:{shuffled(HEAVY)}"])
+
+
+def test_natural_chain_is_predicted_more_confidently_than_its_shuffle(natural_and_shuffled: list) -> None:
+    natural, shuffle = natural_and_shuffled
+    assert natural.score == shuffle.score == "prmsd"
+    assert natural.per_residue.shape == (len(HEAVY),) and np.isfinite(natural.per_residue).all()
+    assert natural.mean < 0.6 < 1.5 < shuffle.mean  # measured: 0.34 Å vs 2.3 Å
+    assert np.mean(natural.per_residue < 1.0) > 0.8 > np.mean(shuffle.per_residue < 1.0)
+
+
+def test_pdb_carries_the_backbone_and_the_predicted_error(natural_and_shuffled: list) -> None:
+    natural = natural_and_shuffled[0]
+    atoms = PDBFile.read(io.StringIO(natural.pdb)).get_structure(model=1, extra_fields=["b_factor"])
+    ca = atoms[atoms.atom_name == "CA"]
+    assert len(ca) == len(HEAVY) and set(atoms.chain_id) == {"H"}
+    assert set(atoms.atom_name) == {"N", "CA", "C", "CB", "O"}
+    np.testing.assert_allclose(ca.b_factor, natural.per_residue, atol=0.006)  # two decimals in the PDB
+    step = np.linalg.norm(np.diff(ca.coord, axis=0), axis=1)
+    assert np.median(step) == pytest.approx(3.8, abs=0.15)  # consecutive CA atoms: a real chain, not noise
+
+
+def test_cache_answers_the_second_time(igfold: IgFold, natural_and_shuffled: list) -> None:
+    calls = igfold.calls
+    again = igfold.fold([HEAVY.lower()])[0]
+    assert igfold.calls == calls and again.score == "prmsd"
+    np.testing.assert_array_equal(again.per_residue, natural_and_shuffled[0].per_residue)
+
+
+def test_bad_chains_get_one_line_errors(igfold: IgFold) -> None:
+    for text, match in (
+        (HEAVY[:50] + "X" + HEAVY[51:], r"sequence 1: chain H has 'X' at position 51; IgFold takes the 20 standard"),
+        ("H:" + HEAVY * 5, r"longer than IgFold's 510 per chain"),
+        (f"K:{LIGHT}", r"chain 'K' is not H or L"),
+        (f"H:{HEAVY};L:{LIGHT};H:{HEAVY}", r"one chain or one H/L pair"),
+    ):
+        with pytest.raises(ValueError, match=match) as info:
+            igfold.fold([text])
+        assert "\n" not in str(info.value)
+    assert decode_chains(encode_chains({"H": "EVQ", "L": "DIQ"})) == {"H": "EVQ", "L": "DIQ"}
+
+
+def test_fold_antibodies_numbers_pairs_and_explains(igfold: IgFold) -> None:
+    pytest.importorskip("anarci")
+    seqs = [HEAVY, LIGHT, "MKTAYIAKQRQISFVKSHFSRQLEERLG", HEAVY + "KSTKGPSVFPLAP" * 40]
+    folds = fold_antibodies(seqs, ["tz|H", "tz|L", "other", "long"], igfold)
+    heavy, light, other, long = folds
+    assert (heavy.chain, light.chain) == ("H", "L") and heavy.paired_with == 1 and light.paired_with == 0
+    assert heavy.pdb == light.pdb
+    atoms = PDBFile.read(io.StringIO(heavy.pdb)).get_structure(model=1)
+    assert set(atoms.chain_id) == {"H", "L"} and (atoms.atom_name == "CA").sum() == len(HEAVY) + len(LIGHT)
+    assert heavy.prmsd.shape == (len(HEAVY),) and light.prmsd.shape == (len(LIGHT),)
+    ca = PDBFile.read(io.StringIO(heavy.pdb)).get_structure(model=1, extra_fields=["b_factor"])
+    ca = ca[ca.atom_name == "CA"]
+    np.testing.assert_allclose(light.prmsd, ca[ca.chain_id == "L"].b_factor, atol=0.006)  # each record: its chain
+    assert heavy.mean_prmsd < 0.6 and light.mean_prmsd < 0.6
+    assert set(heavy.cdr_prmsd) == {"H1", "H2", "H3"} and set(light.cdr_prmsd) == {"L1", "L2", "L3"}
+    assert heavy.worst_cdr == "H3"  # the long, variable loop is the least certain
+    start, end = heavy.cdr_spans["H3"]
+    assert heavy.cdr_prmsd["H3"] == pytest.approx(heavy.prmsd[start:end].mean())
+    assert other.reason == NOT_ANTIBODY and other.pdb is None and np.isnan(other.mean_prmsd)
+    assert long.reason is not None and "longer than IgFold's 510" in long.reason
+    summary = prmsd_summary([f.mean_prmsd for f in folds], n_boot=200)
+    assert summary["n"] == 2 and summary["share_below_1A"] == 1.0
+    assert summary["ci95"][0] <= summary["mean"] <= summary["ci95"][1]
