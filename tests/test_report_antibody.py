@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 
+import pandas as pd
 import pytest
 
 from protein_didi import report
@@ -32,10 +33,22 @@ def _proteins(n: int = 6) -> list[tuple[str, str]]:
     return [(f"p{i}", s) for i, (_, s) in enumerate(read_fasta(SHIPPED_REFERENCE)[:n])]
 
 
-def _evaluate(records: list[tuple[str, str]], antibody: bool | None) -> report.Evaluation:
+def _evaluate(records: list[tuple[str, str]], antibody: bool | None, **options: object) -> report.Evaluation:
     gen = [report.SequenceSet("mine", "generated", records)]
     refs = report.reference_sets(gen, _proteins(20), COMP, seed=0)
-    return report.evaluate(gen + refs, COMP, Options(**OPTIONS, antibody=antibody))
+    return report.evaluate(gen + refs, COMP, Options(**(OPTIONS | options), antibody=antibody, iglm_rival=False))
+
+
+def _planted(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The first heavy chain with an N-glycosylation sequon and an extra cysteine planted in CDR-H3."""
+    from protein_didi.eval.numbering import number_antibodies
+
+    nums = number_antibodies([s for _, s in records])
+    k = next(k for k, n in enumerate(nums) if n.chain_type == "H")
+    start = nums[k].regions["CDR3"][0]
+    seq = records[k][1]
+    planted = seq[: start + 2] + "NGSC" + seq[start + 2 :]  # CDR3 grows by 4: still numbered, the rest untouched
+    return [*records[:k], ("planted", planted), *records[k + 1 :]]
 
 
 def test_antibody_set_gets_antibody_columns(tmp_path) -> None:
@@ -46,7 +59,8 @@ def test_antibody_set_gets_antibody_columns(tmp_path) -> None:
     assert row["ab_numbered_fraction"] == pytest.approx(1.0)
     assert 0 < row["ab_heavy_fraction"] < 1 and 0.5 < row["ab_v_identity"] <= 1
     assert 0 < row["ab_cdrh3_unique"] <= 1 and 0 < row["ab_pairwise_identity"] < 1
-    assert ev.summary.loc[ev.summary["kind"] != "generated", "ab_numbered_fraction"].isna().all()  # natural proteins
+    proteins = ev.summary["kind"].isin(["natural", "random"])
+    assert ev.summary.loc[proteins, "ab_numbered_fraction"].isna().all()  # UniProt rows are not antibodies
     mine = ev.metrics[ev.metrics["set"] == "mine"]
     assert mine["ab_numbered"].all() and set(mine["ab_chain"]) <= {"H", "K", "L"}
     assert mine["ab_v_gene"].str.startswith("IG").all() and mine["ab_cdr3"].str.len().gt(0).all()
@@ -56,6 +70,82 @@ def test_antibody_set_gets_antibody_columns(tmp_path) -> None:
         assert any(n.startswith("IgLM NLL not computed") for n in ev.notes)
     else:
         assert 0 < row["ab_iglm_nll"] < 3 and mine["ab_iglm_nll"].notna().all()
+
+
+def test_antibody_inputs_read_against_natural_antibodies(tmp_path) -> None:
+    """Natural-antibody rows per chain class; composition against antibodies; clusters and novelty left out."""
+    from protein_didi.eval.antibody import load_natural_antibodies
+    from protein_didi.eval.stats import composition, composition_kl
+    from protein_didi.protein.fasta import write_fasta
+
+    train = write_fasta(tmp_path / "train.fasta", _proteins(30))
+    ev = _evaluate(_antibodies(6), antibody=None, cluster=True, train_fasta=str(train))
+    refs = ev.summary[ev.summary["kind"] == "natural antibody"].set_index("set")
+    assert len(refs) == 2 and (refs["n"] == 6).all()
+    heavy = next(label for label in refs.index if label.startswith("natural antibodies (heavy"))
+    light = next(label for label in refs.index if label.startswith("natural antibodies (light"))
+    assert "germline V+J" in heavy and "UniProt" in heavy
+    assert refs.at[heavy, "ab_heavy_fraction"] == 1 and refs.at[light, "ab_heavy_fraction"] == 0
+    assert refs["ab_numbered_fraction"].eq(1).all() and refs["judge_nll"].isna().all()  # judge off in OPTIONS
+    antibody_comp = composition(s for _, s in load_natural_antibodies())
+    mine = ev.summary.set_index("set").loc["mine"]
+    seqs = [s for _, s in _antibodies(6)]
+    assert mine["composition_kl"] == pytest.approx(composition_kl(seqs, antibody_comp))
+    assert mine["composition_kl"] != pytest.approx(composition_kl(seqs, COMP))
+    antibody_rows = ev.metrics.index[ev.metrics["set"].isin(ev.antibody_sets)]
+    assert set(ev.skipped["cluster"]) == set(antibody_rows) and set(ev.skipped["novelty"]) == set(antibody_rows)
+    assert pd.isna(mine["num_clusters"]) and pd.isna(mine["novelty_hits"])
+    assert ev.summary.set_index("set").loc["natural", "num_clusters"] >= 1  # proteins still clustered
+    assert any(n.startswith("clusters not computed for antibody sets") for n in ev.notes)
+    assert any(n.startswith("novelty not computed for antibody sets") for n in ev.notes)
+    page = report.render_html(ev, "t", {})
+    assert page.count("natural antibody ref.") >= 8  # quality, diversity, antibody, liability, region tables
+    assert "Amino-acid composition of antibody sets vs natural antibodies" in page
+
+
+@pytest.fixture(scope="module")
+def planted() -> report.Evaluation:
+    return _evaluate(_planted(_antibodies(6)), antibody=None)
+
+
+def test_liabilities_are_listed_per_design_and_summarised_per_set(planted, tmp_path) -> None:
+    ev = planted
+    m = ev.metrics.set_index("id")
+    text = m.at["planted", "liabilities"]
+    assert "glycosylation NGS" in text and "(CDR3, IMGT" in text and "cysteine C" in text
+    assert m.at["planted", "lb_glycosylation"] >= 1 and m.at["planted", "lb_cysteine"] == 1
+    s = ev.summary.set_index("set")
+    assert s.at["mine", "lb_free_glycosylation"] < 1 and s.at["mine", "lb_free_all"] < 1
+    assert s.at["mine", "lb_scored"] == 6
+    refs = s[s["kind"] == "natural antibody"]
+    assert refs["lb_free_cysteine"].between(0, 1).all() and refs["lb_free_all"].notna().all()
+    page = report.render_html(ev, "t", {})
+    assert "Sequence liabilities (antibody sets)" in page and "<b>glycosylation NGS" in page
+    report.write_outputs(ev, tmp_path, {})
+    rows = pd.read_csv(tmp_path / "liabilities.csv")
+    planted = rows[(rows["set"] == "mine") & (rows["id"] == "planted")]
+    assert {"glycosylation", "cysteine"} <= set(planted["class"]) and "CDR3" in set(planted["region"])
+
+
+def test_regions_germline_identity_and_cdr_lengths(planted) -> None:
+    ev = planted
+    s = ev.summary.set_index("set")
+    germline = s[s["kind"] == "natural antibody"]
+    assert (germline["rg_identity_FR2"] > 0.9).all()  # germline joins are their own germlines
+    m = ev.metrics.set_index("id")
+    lengths = [int(x) for x in m.at["planted", "rg_cdr_lengths"].split("/")]
+    from protein_didi.eval.numbering import number_antibodies
+
+    originals = number_antibodies([seq for _, seq in _antibodies(6)])
+    parent = next(n for n in originals if n.chain_type == "H")  # the chain _planted grew by four CDR3 residues
+    assert lengths == [
+        parent.regions[c][1] - parent.regions[c][0] + 4 * (c == "CDR3") for c in ("CDR1", "CDR2", "CDR3")
+    ]
+    heavy = m[(m["set"] == "mine") & (m["rg_chain_class"] == "H")]
+    assert s.at["mine", "rg_cdrh3_length"] == pytest.approx(heavy["rg_CDR3_length"].mean())
+    page = report.render_html(ev, "t", {})
+    assert "Antibody regions: CDR lengths and germline identity (IMGT)" in page
+    assert page.count('<img class="fig"') >= 2  # composition vs natural antibodies and the region figure
 
 
 def test_protein_set_has_no_antibody_columns_unless_forced() -> None:

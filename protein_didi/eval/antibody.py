@@ -214,6 +214,7 @@ def antibody_metrics(
     n_boot: int = 1000,
     seed: int = 0,
     species: Sequence[str] | None = DEFAULT_SPECIES,
+    numbering: Sequence[AntibodyNumbering] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-sequence table (:func:`antibody_table`) and a summary dict of the set.
 
@@ -223,10 +224,11 @@ def antibody_metrics(
     scored as in :mod:`protein_didi.eval.iglm_judge`), CDR3 lengths per chain
     class (``cdr3_length_H`` mean + CI, ``cdr3_length_hist_H``), ``cdrh3_unique_fraction``
     and ``cdrl3_unique_fraction``, ``pairwise_identity`` (H, L, all), and given a
-    ``reference`` set, ``cdr3_length_distance_H``/``_L`` (W1 and TV against it).
+    ``reference`` set, ``cdr3_length_distance_H``/``_L`` (W1 and TV against it). ``numbering``: the
+    sequences' numberings when the caller already has them (ANARCI is the slow part).
     """
     seqs = [s.strip().upper() for s in sequences]
-    nums = number_antibodies(seqs, species=species)
+    nums = list(numbering) if numbering is not None else number_antibodies(seqs, species=species)
     table = antibody_table(seqs, numbering=nums, iglm=iglm)
     numbered = table[table["numbered"]] if len(table) else table
     n = len(table)

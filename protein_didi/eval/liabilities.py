@@ -15,7 +15,10 @@ antibodies):
 * ``oxidation``: Met and Trp in a CDR (exposed; framework ones are mostly buried).
 
 Motifs are found overlapping (``NNGS`` holds NN, NG and the sequon NGS), and a
-motif is placed at its first residue.
+motif is placed at its first residue. Deamidation and isomerisation sites are
+common in conserved frameworks (the ``DT`` before FR3's ``AVYYC`` is in almost
+every human VH), so they count as liabilities inside CDRs only
+(:data:`CDR_ONLY`); a sequon or a stray cysteine counts anywhere.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ DESCRIPTIONS: dict[str, str] = {
     "cysteine": "cysteine outside the canonical IMGT 23/104 pair (or a missing canonical one)",
     "oxidation": "Met/Trp oxidation in a CDR",
 }
+CDR_ONLY = frozenset({"deamidation", "isomerisation", "oxidation"})
+"""Classes that count only inside a CDR (framework sites are germline-conserved and mostly buried)."""
 CANONICAL_CYSTEINES = ("23", "104")
 OXIDISABLE = "MW"
 OUTSIDE = "outside V domain"
@@ -68,6 +73,13 @@ class Liability:
     @property
     def end(self) -> int:
         return self.start + len(self.motif)
+
+    @property
+    def counts(self) -> bool:
+        """Whether this is a liability of its class where it sits (see :data:`CDR_ONLY`); unplaced ones count."""
+        if self.kind not in CDR_ONLY or self.region is None:
+            return True
+        return self.region.startswith("CDR")
 
     def describe(self) -> str:
         """``deamidation NG 57 (CDR2, IMGT 62)``: what, where in the sequence, where in the antibody."""

@@ -9,11 +9,13 @@ cannot run at all adds one note instead of failing the report.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from protein_didi.report.metrics import FAMILIES, MetricFamily, Options, Scoring
+from protein_didi.report.metrics.antibody import antibody_references, choose_antibody_sets
 from protein_didi.report.sets import SequenceSet
 
 
@@ -27,6 +29,9 @@ class Evaluation:
     computed: dict[str, bool]
     skipped: dict[str, dict[int, str]]
     families: tuple[MetricFamily, ...] = FAMILIES
+    antibody_sets: frozenset[str] = frozenset()
+    antibody_composition: dict[str, float] | None = None
+    results: dict[str, Any] = field(default_factory=dict)  # the families' extras (numbering, liabilities …)
 
     @property
     def plddt_computed(self) -> bool:
@@ -58,8 +63,21 @@ def evaluate(
     options: Options,
     families: Sequence[MetricFamily] = FAMILIES,
 ) -> Evaluation:
-    """All metrics for every set; optional parts (fold, judge, novelty) degrade to blanks plus a note."""
-    sc = Scoring(list(sets), sequence_frame(sets), reference_composition, options)
+    """All metrics for every set; optional parts (fold, judge, novelty) degrade to blanks plus a note.
+
+    Antibody inputs get natural-antibody reference rows (and IgLM's samples as a
+    rival row where installed) before any family runs, so every metric of theirs
+    reads against antibodies rather than UniProt proteins.
+    """
+    sets, notes = list(sets), []
+    antibody = choose_antibody_sets(sets, options, notes)
+    antibody_composition = None
+    if antibody:
+        extra, antibody_composition = antibody_references(sets, antibody, options, notes)
+        sets += extra
+        antibody |= {s.label for s in extra}
+    sc = Scoring(sets, sequence_frame(sets), reference_composition, options, notes=notes,
+                 antibody_sets=frozenset(antibody), antibody_composition=antibody_composition)  # fmt: skip
     for family in families:
         family.score(sc)
     metrics = sc.metrics
@@ -77,4 +95,4 @@ def evaluate(
     summary = summary.astype(dict.fromkeys(ints, "Int64"))
     metrics = metrics.astype({"nfe": "Int64", "set_length": "Int64"})
     return Evaluation(metrics, summary, sc.notes, reference_composition, list(sets), sc.computed, sc.skipped,
-                      tuple(families))  # fmt: skip
+                      tuple(families), sc.antibody_sets, antibody_composition, sc.results)  # fmt: skip

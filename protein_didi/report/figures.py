@@ -43,7 +43,7 @@ def metric_vs_nfe(ev: Any, column: str, ylabel: str) -> str | None:
                 capsize=3,
                 label=model,
             )
-        for kind, style in (("natural", "-"), ("random", ":")):
+        for kind, style in (("natural", "-"), ("random", ":"), ("natural antibody", "--")):
             ref = ev.metrics[ev.metrics["kind"] == kind]
             if panel != "all lengths":
                 ref = ref[ref["target_length"] == int(panel[4:])]

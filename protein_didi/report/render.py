@@ -19,7 +19,13 @@ from protein_didi.report.metrics import NOT_COMPUTED, Column
 from protein_didi.report.metrics.base import fmt_int, is_blank
 
 MAX_SEQUENCE_ROWS = 300  # beyond this the per-sequence table points at metrics.csv
-ROW_KIND = {"generated": "input", "natural": "natural ref.", "random": "random ref."}
+ROW_KIND = {
+    "generated": "input",
+    "natural": "natural ref.",
+    "random": "random ref.",
+    "natural antibody": "natural antibody ref.",
+    "rival": "rival (IgLM)",
+}
 STYLE = """
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;line-height:1.4;max-width:1100px;
@@ -141,6 +147,9 @@ def write_outputs(ev: Evaluation, out: Path, context: dict[str, str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "metrics.csv", lambda p: ev.metrics.to_csv(p, index=False))
     atomic_write(out / "summary.csv", lambda p: ev.summary.to_csv(p, index=False))
+    for family in ev.families:
+        for name, frame in family.tables(ev).items():
+            atomic_write(out / name, lambda p, f=frame: f.to_csv(p, index=False))
     page = render_html(ev, "protein_didi evaluation report", context)
     atomic_write(out / "report.html", lambda p: p.write_text(page, encoding="utf-8"))
 

@@ -14,6 +14,9 @@ from protein_didi.protein.fasta import read_fasta
 
 LABEL_RE = re.compile(r"^(?P<model>.+?)-(?P<nfe>\d+)(?:-L(?P<length>\d+))?$")
 REFERENCE_KINDS = ("natural", "random")
+ANTIBODY_KIND = "natural antibody"
+RIVAL_KIND = "rival"
+NATURAL_ANTIBODY_CHAINS = {"heavy": ("H",), "light": ("K", "L")}
 
 
 @dataclass
@@ -34,7 +37,7 @@ class SequenceSet:
 
     @property
     def is_reference(self) -> bool:
-        return self.kind in REFERENCE_KINDS
+        return self.kind != "generated"
 
 
 def parse_label(label: str) -> tuple[str, int, int | None] | None:
@@ -120,3 +123,44 @@ def distinct_reference_labels(generated: Sequence[SequenceSet], references: Sequ
         ref.label = new
         taken.add(new)
     return notices
+
+
+def natural_antibody_chain(header: str) -> str | None:
+    """Chain type (``H``, ``K``, ``L``) written in a shipped natural-antibody header, or None."""
+    return next((f for f in header.split("|")[2:] if f in ("H", "K", "L")), None)
+
+
+def antibody_reference_sets(size: int, seed: int) -> list[SequenceSet]:
+    """Natural antibodies from the shipped set, one row per chain class, ``size`` sequences each (as the inputs).
+
+    Every mature chain and V gene of the class is kept (the only ones with real
+    CDR3s) and germline V+J joins, drawn with ``seed``, fill the row; the label
+    says so, since germline joins have short CDR3s and 100 % germline identity.
+    """
+    import numpy as np
+
+    from protein_didi.eval.antibody import load_natural_antibodies
+
+    records = load_natural_antibodies()
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, chains in NATURAL_ANTIBODY_CHAINS.items():
+        pool = [r for r in records if natural_antibody_chain(r[0]) in chains]
+        mature = [r for r in pool if not r[0].startswith("germline_vj")][:size]
+        joins = [r for r in pool if r[0].startswith("germline_vj")]
+        picked = [joins[i] for i in sorted(rng.choice(len(joins), min(size - len(mature), len(joins)), replace=False))]
+        chosen = mature + picked
+        label = f"natural antibodies ({name}: {len(picked)} germline V+J, {len(mature)} UniProt)"
+        out.append(SequenceSet(label, ANTIBODY_KIND, chosen, target_lengths=[len(q) for _, q in chosen]))
+    return out
+
+
+def iglm_rival_set(size: int, seed: int) -> SequenceSet:
+    """IgLM's own samples (human heavy chains), the rival an antibody engineer would reach for."""
+    from protein_didi.eval.iglm_judge import iglm_generate
+
+    samples = iglm_generate(size, chain="H", species="human", seed=seed)
+    records = [(f"iglm_{i + 1:04d}", q) for i, q in enumerate(samples.sequences)]
+    return SequenceSet(
+        "IgLM (heavy, human)", RIVAL_KIND, records, model="IgLM", target_lengths=[len(q) for _, q in records]
+    )

@@ -10,9 +10,11 @@ from __future__ import annotations
 from protein_didi.report.metrics.antibody import AntibodyMetrics
 from protein_didi.report.metrics.base import NOT_COMPUTED, Column, MetricFamily, Options, Scoring
 from protein_didi.report.metrics.clusters import Clusters
-from protein_didi.report.metrics.fold import Foldability
+from protein_didi.report.metrics.fold import AntibodyStructure, Foldability
 from protein_didi.report.metrics.judge import JudgeNLL
+from protein_didi.report.metrics.liabilities import Liabilities
 from protein_didi.report.metrics.novelty import Novelty
+from protein_didi.report.metrics.regions import Regions
 from protein_didi.report.metrics.sequence import SequenceStats
 
 FAMILIES: tuple[MetricFamily, ...] = (
@@ -22,6 +24,9 @@ FAMILIES: tuple[MetricFamily, ...] = (
     Clusters(),
     Novelty(),
     AntibodyMetrics(),
+    AntibodyStructure(),
+    Liabilities(),
+    Regions(),
 )
 
 __all__ = ["FAMILIES", "NOT_COMPUTED", "Column", "MetricFamily", "Options", "Scoring"]

@@ -14,13 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_percent
-from protein_didi.report.sets import SequenceSet
+from protein_didi.report.metrics.base import Column, MetricFamily, Options, Scoring, fmt_percent
+from protein_didi.report.sets import (
+    SequenceSet,
+    antibody_reference_sets,
+    distinct_reference_labels,
+    iglm_rival_set,
+)
 
 DETECT_SAMPLE = 32
 DETECT_FRACTION = 0.5
 INSTALL = "pip install -e .[antibody] and apt-get install hmmer"
-NO_IGLM = "IgLM NLL not computed: the iglm package is not installed (pip install -e .[iglm]; non-commercial licence)"
+NO_IGLM_PACKAGE = "the iglm package is not installed (pip install -e .[iglm]; non-commercial licence)"
+NO_IGLM = f"IgLM NLL not computed: {NO_IGLM_PACKAGE}"
 SEQUENCE_KEYS = ("ab_numbered", "ab_chain", "ab_v_gene", "ab_v_identity", "ab_cdr3")
 
 
@@ -58,6 +64,51 @@ def _yes_no(value: Any) -> str:
     return "yes" if bool(value) else "no"
 
 
+def choose_antibody_sets(sets: list[SequenceSet], options: Options, notes: list[str]) -> set[str]:
+    """Labels of the input sets to score as antibodies (``--antibody`` forces, ``--no-antibody`` skips).
+
+    Missing ANARCI or a broken install costs the antibody metrics only: one note, no labels.
+    """
+    mode = options.antibody
+    if mode is False:
+        return set()
+    missing = anarci_missing()
+    if missing is not None:
+        if mode is True or any(s.kind == "generated" for s in sets):
+            notes.append(f"antibody metrics not computed: {missing}; {INSTALL}")
+        return set()
+    from protein_didi.eval.numbering import AntibodyError
+
+    try:
+        return {s.label for s in sets if s.kind == "generated" and (mode is True or looks_like_antibodies(s.sequences))}
+    except (AntibodyError, OSError) as err:
+        notes.append(f"antibody metrics not computed: {' '.join(str(err).split())}")
+        return set()
+
+
+def antibody_references(
+    sets: list[SequenceSet], antibody: set[str], options: Options, notes: list[str]
+) -> tuple[list[SequenceSet], dict[str, float]]:
+    """Natural-antibody rows (heavy, light) as large as the largest antibody input, IgLM's row where installed,
+    and the natural antibodies' composition (the composition antibody sets are compared with)."""
+    from protein_didi.eval.antibody import load_natural_antibodies
+    from protein_didi.eval.iglm_judge import iglm_available
+    from protein_didi.eval.stats import composition
+
+    size = max(len(s.records) for s in sets if s.label in antibody)
+    extra = antibody_reference_sets(size, options.seed)
+    if options.iglm_rival and not iglm_available():
+        notes.append(f"no IgLM rival row: {NO_IGLM_PACKAGE}")
+    elif options.iglm_rival:
+        try:
+            extra.append(iglm_rival_set(size, options.seed))
+        except Exception as err:  # IgLM is optional: a failure costs only its row
+            notes.append(f"no IgLM rival row: {' '.join(str(err).split()) or type(err).__name__}")
+    notices = distinct_reference_labels([s for s in sets if s.kind == "generated"], extra)
+    notes.extend(notices)
+    return extra, composition(q for _, q in load_natural_antibodies())
+
+
 class AntibodyMetrics(MetricFamily):
     name = "antibody"
     table = "antibody"
@@ -81,41 +132,40 @@ class AntibodyMetrics(MetricFamily):
     hint = (
         "antibody metrics (sets detected as antibodies, or all with --antibody): IMGT numbering by ANARCI; "
         "V identity = identity to the closest germline V gene; CDR-H3 uniqueness and pairwise identity measure "
-        "diversity where antibodies vary."
+        "diversity where antibodies vary. natural antibody ref. = the shipped natural antibodies of one chain class "
+        "(germline V+J joins from ANARCI's germline set, no D gene, plus the few mature UniProt chains; the label "
+        "counts each), as many as the largest antibody input; rival (IgLM) = IgLM's own human heavy chains, shown "
+        "when the optional iglm package is installed."
     )
 
     def score(self, sc: Scoring) -> None:
         sc.computed[self.name] = False
         sc.results[self.name] = {}
-        mode = sc.options.antibody
-        if mode is False:
-            return
-        missing = anarci_missing()
-        if missing is not None:
-            if mode is True or any(s.kind == "generated" for s in sc.sets):
-                sc.notes.append(f"antibody metrics not computed: {missing}; {INSTALL}")
+        chosen = [s for s in sc.sets if s.label in sc.antibody_sets]
+        if not chosen:
             return
         from protein_didi.eval.antibody import antibody_metrics
-        from protein_didi.eval.numbering import AntibodyError
+        from protein_didi.eval.numbering import AntibodyError, number_antibodies
 
         m = sc.metrics
         try:
-            chosen = [
-                s for s in sc.sets if (mode is True and s.kind == "generated") or looks_like_antibodies(s.sequences)
-            ]
-            if not chosen:
-                return
+            rows = m.index[m["set"].isin(sc.antibody_sets)]
+            numbering = dict(zip(rows, number_antibodies(m.loc[rows, "sequence"].tolist()), strict=True))
             for key in SEQUENCE_KEYS:
                 m[key] = pd.Series([None] * len(m), index=m.index, dtype=object)
             for s in chosen:
-                rows = m.index[m["set"] == s.label]
-                table, summary = antibody_metrics(m.loc[rows, "sequence"].tolist(), iglm=False, n_boot=200)
-                self._fill(m, rows, table)
+                part = m.index[m["set"] == s.label]
+                nums = [numbering[i] for i in part]
+                table, summary = antibody_metrics(
+                    m.loc[part, "sequence"].tolist(), iglm=False, n_boot=200, numbering=nums
+                )
+                self._fill(m, part, table)
                 sc.results[self.name][s.label] = summary
         except (AntibodyError, OSError) as err:  # a broken install must cost this family only
             sc.notes.append(f"antibody metrics not computed: {' '.join(str(err).split())}")
             sc.results[self.name] = {}
             return
+        sc.results["numbering"] = numbering  # row index → ANARCI numbering, for the liability and region families
         m["ab_v_identity"] = pd.to_numeric(m["ab_v_identity"], errors="coerce")
         self._score_iglm(sc)
         sc.computed[self.name] = True

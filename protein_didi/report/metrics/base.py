@@ -37,6 +37,8 @@ class Options:
     train_fasta: str | None = None
     no_train_reason: str = "novelty not computed: no training FASTA (give --train, e.g. data/uniprot20k/train.fasta)"
     antibody: bool | None = None  # antibody metrics: True forces them, False skips them, None detects antibody sets
+    iglm_rival: bool = True  # with antibody sets and the iglm package: IgLM's own samples as a rival row
+    seed: int = 0  # antibody reference rows and the IgLM rival row
 
 
 @dataclass
@@ -51,6 +53,14 @@ class Scoring:
     skipped: dict[str, dict[int, str]] = field(default_factory=dict)  # column → row index → why it has no value
     computed: dict[str, bool] = field(default_factory=dict)  # family name → did it run at all
     results: dict[str, Any] = field(default_factory=dict)  # family-owned extras (e.g. clusterings)
+    antibody_sets: frozenset[str] = frozenset()  # labels of the sets scored as antibodies (inputs and their references)
+    antibody_composition: dict[str, float] | None = None  # natural antibodies' composition, for antibody sets
+
+    def composition_for(self, label: str) -> dict[str, float]:
+        """The composition a set is compared with: natural antibodies' for antibody sets, else the reference's."""
+        if label in self.antibody_sets and self.antibody_composition is not None:
+            return self.antibody_composition
+        return self.reference_composition
 
     def skip(self, column: str, rows: Any, reason: str) -> None:
         for i in rows:
@@ -110,3 +120,7 @@ class MetricFamily:
     def figures(self, ev: Any) -> list[tuple[str, str]]:
         """``(heading, html)`` sections with embedded images; ``ev`` is the finished Evaluation."""
         return []
+
+    def tables(self, ev: Any) -> dict[str, pd.DataFrame]:
+        """Extra CSV files (name → frame) written beside metrics.csv, for data that is not one row per sequence."""
+        return {}

@@ -26,6 +26,7 @@ class Clusters(MetricFamily):
     )
     sequence_columns = (Column("cluster", "cluster", fmt_int),)
     hint = "clusters: mmseqs easy-cluster within each set; entropy = ln n when every sequence is its own family."
+    antibody_reason = "not computed for antibodies (30 % clusters join every heavy chain; see CDR-H3 uniqueness)"
 
     def score(self, sc: Scoring) -> None:
         m = sc.metrics
@@ -35,7 +36,16 @@ class Clusters(MetricFamily):
             sc.notes.append("diversity not computed: disabled with --no-diversity")
             return
         results = sc.results.setdefault(self.name, {})
-        for s in tqdm(sc.sets, desc="clustering (MMseqs2)", unit="set", file=sys.stderr):
+        antibodies = [s for s in sc.sets if s.label in sc.antibody_sets]
+        if antibodies:
+            sc.notes.append(
+                "clusters not computed for antibody sets: MMseqs2 at 30 % identity puts every heavy chain in one "
+                "cluster (conserved frameworks); their diversity is the antibody table's CDR-H3 uniqueness and "
+                "pairwise identity"
+            )
+            sc.skip("cluster", m.index[m["set"].isin(sc.antibody_sets)], self.antibody_reason)
+        for s in tqdm([s for s in sc.sets if s not in antibodies], desc="clustering (MMseqs2)", unit="set",
+                      file=sys.stderr):  # fmt: skip
             d = diversity(s.sequences, sc.options.min_seq_id, sc.options.coverage, sc.options.threads)
             results[s.label] = d
             m.loc[m["set"] == s.label, "cluster"] = d.labels

@@ -35,13 +35,22 @@ class Novelty(MetricFamily):
         if train is None:
             sc.notes.append(sc.options.no_train_reason)
             return
-        best = novelty(m["sequence"].tolist(), train, threads=sc.options.threads)
+        antibody = m["set"].isin(sc.antibody_sets).to_numpy()
+        if antibody.any():
+            sc.notes.append(
+                "novelty not computed for antibody sets: the training split holds UniProt proteins, so a hit says "
+                "nothing about antibodies; their nearness to nature is V-gene identity in the antibody table"
+            )
+            sc.skip("novelty", m.index[antibody], "not computed for antibodies (see V-gene identity)")
+        best = np.zeros(len(m))
+        if (~antibody).any():
+            best[~antibody] = novelty(m.loc[~antibody, "sequence"].tolist(), train, threads=sc.options.threads)
         hit = best > 0  # a reported hit has at least one identical residue; 0 means MMseqs2 found nothing
         m["novelty"] = np.where(hit, best, np.nan)
-        m["novelty_hit"] = pd.array(hit, dtype="boolean")
+        m["novelty_hit"] = pd.array(np.where(antibody, pd.NA, hit), dtype="boolean")
 
     def summarize(self, sc: Scoring, s: SequenceSet, rows: pd.DataFrame) -> dict[str, Any]:
-        if not sc.computed[self.name]:
+        if not sc.computed[self.name] or s.label in sc.antibody_sets:
             return {"novelty_hits": np.nan, "novelty": np.nan, "novelty_max": np.nan}
         v = rows["novelty"].dropna()
         return {
