@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--parent", default=None, help="parent antibody: a sequence or a FASTA file (each record a parent)")
     ab.add_argument("--redesign", default=None, help="CDRs to regenerate: H1, H2, H3, L1, L2, L3 (e.g. H3 or H1,H3)")
     ab.add_argument("--cdr-length", default=None, help="residues per redesigned CDR: N or LO-HI (default: parent's)")
+    ab.add_argument(
+        "--liabilities",
+        default=None,
+        help="refuse and resample designs with these liabilities in the redesigned CDRs: all, or a comma list of "
+        "glycosylation, deamidation, isomerisation, cysteine, oxidation (counts go to stderr)",
+    )
     return p
 
 
@@ -107,6 +113,7 @@ def read_parents(text: str) -> list[tuple[str, str]]:
 
 def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
     """The ``--parent/--redesign`` path: validate everything (numbering included) before the model loads."""
+    from protein_didi.eval.liabilities import parse_liability_classes
     from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
 
     if args.redesign is None or args.parent is None:
@@ -115,6 +122,7 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
         raise ValueError("--motif/--prefix do not combine with --redesign: the parent's framework is kept as is")
     check_sampling(args, 1)
     lengths = parse_cdr_length(args.cdr_length)
+    classes = parse_liability_classes(args.liabilities) if args.liabilities is not None else ()
     plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
     loaded = load_model(args.model, resolve_device(args.device), args.precision)
     limit = int(loaded.info.get("max_residues", MAX_RESIDUES))
@@ -125,7 +133,8 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
     records = []
     for plan in plans:
         records += redesign(loaded, plan, args.num, s["nfe"], args.seed, s["sampler"], s["temperature"], s["top_p"],
-                            args.batch_size, bar, order_temperature=s["order_temperature"])  # fmt: skip
+                            args.batch_size, bar, order_temperature=s["order_temperature"], liabilities=classes,
+                            report=lambda line: print(line, file=sys.stderr))  # fmt: skip
     return records
 
 

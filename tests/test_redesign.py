@@ -101,3 +101,71 @@ def test_sample_cli_redesigns_every_parent_of_a_fasta(heavy_parent, tmp_path, ca
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "never.fasta").exists()
+
+
+def test_liability_filter_catches_a_planted_motif_and_passes_a_clean_design(heavy_parent):
+    from protein_didi.protein.redesign import design_liabilities
+
+    pid, parent = heavy_parent
+    plan = plan_redesign(parent, "H3", (10, 10), pid)
+    ((start, end),) = plan.spans
+    for loop, expected in (("ARNGSYAFDY", {"glycosylation", "deamidation"}), ("ARDGAYCFDY", {"isomerisation",
+                           "cysteine"}), ("ARMAAYAFDY", {"oxidation"}), ("ARAAAYAFEY", set())):  # fmt: skip
+        design = parent[:start] + loop + parent[end:]
+        found = design_liabilities(plan, design, [10])
+        assert {x.kind for x in found} == expected, loop
+        assert all(x.region == "CDR-H3" and start <= x.start < start + 10 for x in found)
+    # a motif made across the loop's edge counts (the new residue completes it), one wholly in the framework does not
+    edge = parent[:start] + "S" + "A" * 9 + parent[end:]
+    planted = edge[: start - 2] + "NA" + edge[start:]  # N A | S …: a sequon N[^P][ST] ending in the loop
+    assert [x.kind for x in design_liabilities(plan, planted, [10], ("glycosylation",))] == ["glycosylation"]
+    assert design_liabilities(plan, planted[: start - 2] + "QA" + planted[start:], [10], ("glycosylation",)) == []
+
+
+def test_redesign_resamples_until_the_loops_are_free_of_the_chosen_liabilities(tiny_model, heavy_parent):
+    from protein_didi.eval.liabilities import span_liabilities
+    from protein_didi.protein.redesign import redesign_free_of
+
+    pid, parent = heavy_parent
+    plan = plan_redesign(parent, "H3", (12, 14), pid)
+    loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
+    classes = ("glycosylation", "deamidation", "isomerisation", "cysteine")
+    result = redesign_free_of(loaded, plan, 6, classes, nfe=4, seed=0)
+    assert len(result.records) == 6 and result.refused_designs > 0  # a random tiny model makes plenty of N, D and C
+    assert result.drawn >= 6 + result.refused_designs and sum(result.refused.values()) >= result.refused_designs
+    start = plan.spans[0][0]
+
+    def loop(rid: str) -> tuple[int, int]:
+        return start, start + int(rid.rsplit("H3:", 1)[1])
+
+    for rid, seq in result.records:
+        assert span_liabilities(seq, loop(rid), classes) == []  # checked without the filter's own helper
+        assert "C" not in seq[slice(*loop(rid))]
+    unfiltered = redesign(loaded, plan, 6, nfe=4, seed=0)
+    clean = [s for rid, s in unfiltered if not span_liabilities(s, loop(rid), classes)]
+    assert [s for _, s in result.records][: len(clean)] == clean  # round 0 is redesign()'s own draw
+    assert "6 of 6 designs free of glycosylation, deamidation, isomerisation, cysteine" in result.summary()
+    lines: list[str] = []
+    assert redesign(loaded, plan, 6, nfe=4, seed=0, liabilities=classes, report=lines.append) == result.records
+    assert lines == [result.summary()]
+    # a request that cannot be met ends with what it found and says how to loosen it
+    short = redesign_free_of(loaded, plan, 4, ("oxidation", *classes), nfe=4, seed=0, max_draws=5)
+    assert short.drawn == 5 and len(short.records) < 4 and "stopped after 5 draws" in short.summary()
+
+
+def test_sample_cli_liabilities_flag(heavy_parent, tmp_path, capsys):
+    _, parent = heavy_parent
+    out = tmp_path / "designs.fasta"
+    argv = ["--model", "teacher", "--parent", parent, "--redesign", "H3", "--cdr-length", "10-12", "--nfe", "4"]
+    assert sample_main([*argv, "--num", "3", "--liabilities", "glyc,cys", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "3 of 3 designs free of glycosylation, cysteine in the redesigned CDRs" in err
+    ((start, end),) = plan_redesign(parent, "H3").spans
+    records = read_fasta(out)
+    assert len(records) == 3
+    for _, seq in records:
+        assert "C" not in seq[start : start + len(seq) - len(parent) + end - start]  # the loop, whatever its length
+    assert sample_main([*argv, "--liabilities", "sulfation", "--out", str(tmp_path / "never.fasta")]) == 2
+    err = capsys.readouterr().err
+    assert "liability class 'sulfation'" in err and err.count("\n") == 1
+    assert not (tmp_path / "never.fasta").exists()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from protein_didi.core.sampler import SamplerConfig
+from protein_didi.eval.liabilities import LIABILITY_CLASSES, Liability, span_liabilities
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.generate import sample_batch
 from protein_didi.protein.pretrained import LoadedModel
@@ -125,24 +126,20 @@ def plan_redesign(
     return plan
 
 
-def redesign(
+def _draw(
     loaded: LoadedModel,
     plan: RedesignPlan,
     num: int,
-    nfe: int = 8,
-    seed: int = 0,
-    sampler: str = "ancestral",
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    batch_size: int = 32,
-    progress: ProgressCallback | None = None,
-    order_temperature: float = 0.0,
-) -> list[tuple[str, str]]:
-    """``num`` designs as FASTA records ``(id, sequence)``; ids name the parent, the CDRs and their lengths."""
-    if num < 1 or nfe < 1 or batch_size < 1:
-        raise ValueError(f"num, nfe and batch size must be ≥ 1 (got {num}, {nfe}, {batch_size})")
-    if sampler == "rgas":
-        loaded.require_discriminator()  # one line if there is none, before any progress
+    nfe: int,
+    seed: int,
+    sampler: str,
+    temperature: float,
+    top_p: float,
+    batch_size: int,
+    progress: ProgressCallback | None,
+    order_temperature: float,
+) -> list[tuple[str, tuple[int, ...]]]:
+    """``num`` raw designs with their CDR lengths, in draw order."""
     rng = np.random.default_rng(seed)
     cdr_lengths = [tuple(int(rng.integers(lo, hi + 1)) for lo, hi in plan.lengths) for _ in range(num)]
     device = next(loaded.model.parameters()).device
@@ -164,8 +161,156 @@ def redesign(
         done += nfe
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             designs[i] = seq
+    return list(zip(designs, cdr_lengths, strict=True))
+
+
+def _records(plan: RedesignPlan, designs: Sequence[tuple[str, tuple[int, ...]]]) -> list[tuple[str, str]]:
     records = []
-    for k, (seq, lens) in enumerate(zip(designs, cdr_lengths, strict=True)):
+    for k, (seq, lens) in enumerate(designs):
         cdr_desc = ",".join(f"{name}:{n}" for name, n in zip(plan.cdrs, lens, strict=True))
         records.append((f"{plan.parent_id}_design{k + 1:04d} parent={plan.parent_id} {cdr_desc}", seq))
     return records
+
+
+def _check(num: int, nfe: int, batch_size: int, sampler: str, loaded: LoadedModel) -> None:
+    if num < 1 or nfe < 1 or batch_size < 1:
+        raise ValueError(f"num, nfe and batch size must be ≥ 1 (got {num}, {nfe}, {batch_size})")
+    if sampler == "rgas":
+        loaded.require_discriminator()  # one line if there is none, before any progress
+
+
+def redesign(
+    loaded: LoadedModel,
+    plan: RedesignPlan,
+    num: int,
+    nfe: int = 8,
+    seed: int = 0,
+    sampler: str = "ancestral",
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+    order_temperature: float = 0.0,
+    liabilities: Sequence[str] = (),
+    report: Callable[[str], None] | None = None,
+) -> list[tuple[str, str]]:
+    """``num`` designs as FASTA records ``(id, sequence)``; ids name the parent, the CDRs and their lengths.
+
+    ``liabilities`` (classes of :mod:`protein_didi.eval.liabilities`): designs with
+    one of them in a redesigned CDR are refused and resampled
+    (:func:`redesign_free_of`); ``report`` receives the one-line account.
+    """
+    if liabilities:
+        result = redesign_free_of(loaded, plan, num, liabilities, nfe, seed, sampler, temperature, top_p,
+                                  batch_size, progress, order_temperature)  # fmt: skip
+        if report is not None:
+            report(result.summary())
+        return result.records
+    _check(num, nfe, batch_size, sampler, loaded)
+    designs = _draw(loaded, plan, num, nfe, seed, sampler, temperature, top_p, batch_size, progress, order_temperature)
+    return _records(plan, designs)
+
+
+MAX_DRAWS_PER_DESIGN = 50
+"""Resampling stops after this many draws per design asked for (a loop that cannot be made clean must end)."""
+
+
+@dataclass
+class FilteredDesigns:
+    """Designs free of the chosen liabilities in the redesigned CDRs, and what it took to get them."""
+
+    parent_id: str
+    records: list[tuple[str, str]]
+    asked: int
+    drawn: int
+    refused: dict[str, int]  # liability class → refused designs that carried it (a design may carry several)
+    refused_designs: int
+    classes: tuple[str, ...]
+    found: list[list[Liability]] = field(default_factory=list)  # per kept design: every liability in its CDRs
+
+    def summary(self) -> str:
+        """One line: kept of asked, drawn, refused by class, and a shortfall if any."""
+        by_class = ", ".join(f"{k} {n}" for k, n in self.refused.items() if n) or "none"
+        line = (
+            f"{self.parent_id}: {len(self.records)} of {self.asked} designs free of {', '.join(self.classes)} in the "
+            f"redesigned CDRs; {self.drawn} drawn, {self.refused_designs} refused and resampled ({by_class})"
+        )
+        if len(self.records) < self.asked:
+            line += (
+                f"; stopped after {self.drawn} draws ({MAX_DRAWS_PER_DESIGN} per design): drop a class from "
+                "--liabilities or widen --cdr-length"
+            )
+        return line
+
+
+def design_spans(plan: RedesignPlan, cdr_lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """Index spans of the redesigned CDRs in a design whose CDRs have ``cdr_lengths``."""
+    spans, shift = [], 0
+    for (start, end), n in zip(plan.spans, cdr_lengths, strict=True):
+        spans.append((start + shift, start + shift + n))
+        shift += n - (end - start)
+    return spans
+
+
+def design_liabilities(
+    plan: RedesignPlan, design: str, cdr_lengths: Sequence[int], classes: Sequence[str] = LIABILITY_CLASSES
+) -> list[Liability]:
+    """Liabilities of ``classes`` touching the redesigned CDRs of ``design`` (named ``CDR-H3`` …)."""
+    found: list[Liability] = []
+    for name, span in zip(plan.cdrs, design_spans(plan, cdr_lengths), strict=True):
+        found += span_liabilities(design, span, classes, region=f"CDR-{name}")
+    return found
+
+
+def redesign_free_of(
+    loaded: LoadedModel,
+    plan: RedesignPlan,
+    num: int,
+    classes: Sequence[str],
+    nfe: int = 8,
+    seed: int = 0,
+    sampler: str = "ancestral",
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+    order_temperature: float = 0.0,
+    max_draws: int | None = None,
+) -> FilteredDesigns:
+    """``num`` designs with none of ``classes`` in the redesigned CDRs: refused designs are resampled.
+
+    The first round is exactly :func:`redesign`'s draw with ``seed`` (so clean
+    designs are the ones an unfiltered run gives); later rounds draw, from
+    seeds derived from ``seed``, as many as the pass rate so far says are
+    needed. Stops after ``max_draws`` (default :data:`MAX_DRAWS_PER_DESIGN` per
+    design) with fewer designs rather than loop forever; the summary says so.
+    """
+    _check(num, nfe, batch_size, sampler, loaded)
+    classes = tuple(dict.fromkeys(classes))
+    unknown = sorted(set(classes) - set(LIABILITY_CLASSES))
+    if unknown or not classes:
+        raise ValueError(f"liability classes {unknown or '[]'}: choose from {', '.join(LIABILITY_CLASSES)}")
+    limit = max_draws if max_draws is not None else MAX_DRAWS_PER_DESIGN * num
+    kept: list[tuple[str, tuple[int, ...]]] = []
+    refused = dict.fromkeys(classes, 0)
+    drawn = refused_designs = 0
+    round_ = 0
+    while len(kept) < num and drawn < limit:
+        missing = num - len(kept)
+        rate = max(len(kept) / drawn, 0.125) if drawn else 1.0
+        size = min(limit - drawn, max(missing, int(np.ceil(missing / rate))))
+        round_seed = seed if round_ == 0 else int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
+        for seq, lens in _draw(loaded, plan, size, nfe, round_seed, sampler, temperature, top_p, batch_size,
+                               progress, order_temperature):  # fmt: skip
+            drawn += 1
+            found = design_liabilities(plan, seq, lens, classes)
+            if found:
+                refused_designs += 1
+                for k in {x.kind for x in found}:
+                    refused[k] += 1
+            elif len(kept) < num:
+                kept.append((seq, lens))
+        round_ += 1
+    found_all = [design_liabilities(plan, seq, lens) for seq, lens in kept]
+    return FilteredDesigns(plan.parent_id, _records(plan, kept), num, drawn, refused, refused_designs, classes,
+                           found_all)  # fmt: skip
