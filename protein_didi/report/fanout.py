@@ -1,7 +1,7 @@
 """Fold fan-out steps of the report: several devices, ``--shard I/N`` jobs and ``--merge-cache``.
 
-The folding itself lives in :mod:`protein_didi.eval.fold` and :mod:`protein_didi.eval.fanout`;
-this module turns the report's arguments into those calls.
+The folding itself lives in :mod:`protein_didi.fold`; this module turns the
+report's arguments into those calls, for ESMFold and for IgFold beside it.
 """
 
 from __future__ import annotations
@@ -18,23 +18,40 @@ from protein_didi.report.sets import SequenceSet
 
 
 def make_folder(args: argparse.Namespace, cache_path: Path, device: str) -> Any:
-    """A :class:`Folder` on ``device``, or a :class:`FoldPool` when ``--fold-devices`` names several devices."""
-    from protein_didi.eval.fold import Folder, default_model
+    """An :class:`ESMFold` on ``device``, or a :class:`FoldPool` when ``--fold-devices`` names several devices."""
+    from protein_didi.fold.esmfold import ESMFold as Folder
+    from protein_didi.fold.esmfold import default_model
 
     model = args.esmfold or default_model()
     devices = args.fold_devices or [device]
     if len(devices) == 1:
         return Folder(model, devices[0], cache_path, args.chunk_size, allow_download=not args.offline)
-    from protein_didi.eval.fanout import FoldPool, FoldSpec
+    from protein_didi.fold.fanout import FoldPool, FoldSpec
 
     spec = FoldSpec(model, args.chunk_size, allow_download=not args.offline)
     return FoldPool(spec, devices, cache_path, threads=args.threads)
 
 
+def make_igfold_folder(folder: Any) -> Any:
+    """IgFold beside the report's ESMFold folder: the same cache file and devices (a pool when there are several).
+
+    Raises :class:`~protein_didi.fold.result.FoldingUnavailable` when the extra or AntiBERTy's weights are missing.
+    """
+    from protein_didi.fold.igfold import IgFold
+
+    cache = getattr(getattr(folder, "cache", None), "path", None)
+    devices = getattr(folder, "devices", None)
+    if devices and len(devices) > 1:
+        from protein_didi.fold.fanout import FoldPool, FoldSpec
+
+        return FoldPool(FoldSpec(backend="igfold"), devices, cache, threads=getattr(folder, "threads", None))
+    return IgFold(getattr(folder, "device", "auto"), cache)
+
+
 def shard_and_device(args: argparse.Namespace) -> tuple[tuple[int, int] | None, str]:
     """``--shard I/N``, else RANK/WORLD_SIZE under torchrun (then each rank folds on its own GPU), else None."""
     if args.shard is not None or ("WORLD_SIZE" in os.environ and not args.merge_cache):
-        from protein_didi.eval.fanout import parse_shard, shard_from_env
+        from protein_didi.fold.fanout import parse_shard, shard_from_env
 
         if args.shard is not None:
             return parse_shard(args.shard), args.device
@@ -51,7 +68,8 @@ def shard_and_device(args: argparse.Namespace) -> tuple[tuple[int, int] | None, 
 
 def merge_step(args: argparse.Namespace, dst: Path, folder: Any | None) -> None:
     """Merge ``--merge-cache`` files into ``dst`` and say what is missing or keyed by another model id."""
-    from protein_didi.eval.fanout import merge_caches, merge_notes
+    from protein_didi.fold.cache import merge_caches
+    from protein_didi.fold.fanout import merge_notes
 
     srcs = args.merge_cache
     model_id = None
@@ -59,7 +77,7 @@ def merge_step(args: argparse.Namespace, dst: Path, folder: Any | None) -> None:
         if folder is not None:
             model_id = getattr(folder, "model_id", None)
         elif not args.no_fold:
-            from protein_didi.eval.fold import _backend_of, default_model, model_cache_id
+            from protein_didi.fold.esmfold import _backend_of, default_model, model_cache_id
 
             model = args.esmfold or default_model()
             model_id = model_cache_id(model, _backend_of(model, "auto"))
@@ -74,7 +92,7 @@ def shard_step(
     args: argparse.Namespace, sets: Sequence[SequenceSet], shard: tuple[int, int], cache_path: Path, device: str
 ) -> int:
     """Fold this job's slice of every set's sequences (reference rows included) into its shard cache."""
-    from protein_didi.eval.fanout import fold_shard, shard_cache_path
+    from protein_didi.fold.fanout import fold_shard, shard_cache_path
 
     index, count = shard
     folder = make_folder(args, shard_cache_path(cache_path, index, count), device)

@@ -53,7 +53,7 @@ class Foldability(MetricFamily):
         if folder is None:
             sc.notes.append(f"pLDDT not computed: {sc.options.no_fold_reason}")
             return
-        from protein_didi.eval.fold import FoldingUnavailable
+        from protein_didi.fold.result import FoldingUnavailable
 
         fits = m.index[m["length"] <= MAX_RESIDUES]
         sc.skip("plddt", m.index[m["length"] > MAX_RESIDUES], TOO_LONG)
@@ -109,3 +109,248 @@ def distribution(ev: Any) -> str:
     ax.set_ylim(0, 100)
     ax.set_ylabel("mean pLDDT (ESMFold)")
     return png(fig, "distribution of mean pLDDT per set")
+
+
+# ---------------------------------------------------------------- antibody structures (IgFold)
+
+SHUFFLED_MAX = 16  # shuffled chains per natural-antibody row: enough for a scale, cheap to fold (~3 s each on CPU)
+SHUFFLED_KIND = "shuffled antibody"
+NATURAL_KIND = "natural antibody"
+STRUCTURE_KEYS = ("ab_prmsd", "ab_prmsd_share_below_1", "ab_worst_cdr", "ab_worst_cdr_prmsd")
+
+
+def _antibody_labels(sc: Scoring) -> set[str]:
+    """The sets scored as antibodies: the evaluator's choice (inputs and natural-antibody rows), else the antibody
+    family's."""
+    labels = set(getattr(sc, "antibody_sets", ()) or ())
+    return labels or set(sc.results.get("antibody", {}))
+
+
+def _cdr_text(name: Any, value: Any) -> str:
+    return "–" if not isinstance(name, str) or not name else f"{name} ({value:.2f} Å)"
+
+
+class AntibodyStructure(MetricFamily):
+    """IgFold's predicted RMSD (Å) for antibody sets, with natural and shuffled rows for scale."""
+
+    name = "antibody structure"
+    table = "structure"
+    summary_columns = (
+        Column("ab_prmsd_text", "mean pRMSD (Å) [95 % CI]", str, scored="ab_prmsd_scored",
+               title="IgFold's predicted RMSD per residue, averaged per chain, then over the set; lower = more "
+               "confident; bootstrap interval"),
+        Column("ab_prmsd_share_below_1", "pRMSD < 1 Å (% chains)", fmt_percent(0)),
+        Column("ab_worst_cdr_text", "worst CDR (mean pRMSD)", str,
+               title="the CDR whose residues IgFold is least sure of, averaged over the set"),
+    )  # fmt: skip
+    sequence_columns = (
+        Column("ab_prmsd", "pRMSD (Å)", fmt_float(2)),
+        Column("ab_worst_cdr_text", "worst CDR", str),
+    )
+    hint = (
+        "pRMSD = IgFold's predicted RMSD of each residue's backbone (Å, lower = more confident), averaged over the "
+        "chain; natural antibodies score ≈ 0.3 Å, their shuffles > 2 Å. shuffled ref. = the natural-antibody rows' "
+        "chains with their residues shuffled (same length and composition)."
+    )
+
+    def score(self, sc: Scoring) -> None:
+        sc.computed[self.name] = False
+        labels = _antibody_labels(sc)
+        if not labels:
+            return
+        m = sc.metrics
+        m["ab_prmsd"] = np.nan
+        m["ab_worst_cdr_text"] = pd.Series([None] * len(m), index=m.index, dtype=object)
+        why = self._unavailable(sc)
+        if why is not None:
+            sc.notes.append(f"antibody structures (IgFold pRMSD) not computed: {why}")
+            return
+        from protein_didi.eval.numbering import AntibodyError
+        from protein_didi.fold.result import FoldingUnavailable
+        from protein_didi.report.fanout import make_igfold_folder
+
+        rows = m.index[m["set"].isin(labels)]
+        numbering = sc.results.get("numbering") or {}
+        nums = [numbering.get(i) for i in rows]
+        bar, progress = progress_bar("folding antibodies (IgFold)")
+        try:
+            folder = make_igfold_folder(sc.options.folder)
+            folds = fold_antibodies_rows(m, rows, folder, nums if all(n is not None for n in nums) else None, progress)
+            references = self._references(m, rows, folds, folder, progress)
+        except (FoldingUnavailable, AntibodyError, ValueError, OSError) as err:
+            sc.notes.append(f"antibody structures (IgFold pRMSD) not computed: {' '.join(str(err).split())}")
+            return
+        finally:
+            bar.close()
+        reasons: dict[str, list[int]] = {}
+        for i, f in zip(rows, folds, strict=True):
+            if f.reason is not None:
+                reasons.setdefault(f.reason, []).append(int(i))
+                continue
+            m.at[i, "ab_prmsd"] = f.mean_prmsd
+            m.at[i, "ab_worst_cdr_text"] = _cdr_text(f.worst_cdr, f.cdr_prmsd.get(f.worst_cdr or "", np.nan))
+        for reason, idx in reasons.items():
+            sc.skip("ab_prmsd", idx, reason)
+        sc.results[self.name] = {"folds": dict(zip((int(i) for i in rows), folds, strict=True)),
+                                 "references": references}  # fmt: skip
+        sc.computed[self.name] = True
+
+    @staticmethod
+    def _unavailable(sc: Scoring) -> str | None:
+        from protein_didi.fold.igfold import igfold_missing
+
+        if sc.options.folder is None:
+            return sc.options.no_fold_reason
+        return igfold_missing()
+
+    @staticmethod
+    def _references(m: pd.DataFrame, rows: pd.Index, folds: list, folder: Any, progress: Any) -> pd.DataFrame:
+        """Reference chains for scale: each natural-antibody row's chains (at most :data:`SHUFFLED_MAX`) shuffled
+        and folded as the same chain type; without natural-antibody rows, a shipped natural sample and its shuffles.
+        """
+        from protein_didi.fold.antibody import fold_antibodies, natural_reference, shuffled
+        from protein_didi.fold.igfold import encode_chains
+
+        by_set: dict[str, list[tuple[str, Any]]] = {}
+        for i, f in zip(rows, folds, strict=True):
+            if str(m.at[i, "kind"]).startswith("natural") and f.chain and f.reason is None:
+                by_set.setdefault(str(m.at[i, "set"]), []).append((str(m.at[i, "id"]), f))
+        records: list[dict[str, Any]] = []
+        if not by_set:  # no natural-antibody rows in this report: bring a sample of the shipped set
+            sample = natural_reference(SHUFFLED_MAX)
+            own = fold_antibodies([q for _, q in sample], [rid for rid, _ in sample], folder, progress=progress)
+            label = "natural antibodies (shipped sample)"
+            by_set[label] = [(rid, f) for (rid, _), f in zip(sample, own, strict=True) if f.reason is None]
+            for rid, f in by_set[label]:
+                row = {"set": label, "kind": NATURAL_KIND, "id": rid, "chain": f.chain, "sequence": f.sequence}
+                records.append(row | {"ab_prmsd": f.mean_prmsd, "worst_cdr": f.worst_cdr})
+        todo = []
+        for label, items in by_set.items():
+            for k, (rid, f) in enumerate(items[:SHUFFLED_MAX]):
+                todo.append({"set": f"shuffled {label}", "kind": SHUFFLED_KIND, "id": f"shuffled_{rid}",
+                             "chain": f.chain, "sequence": shuffled(f.sequence, seed=k)})  # fmt: skip
+        if todo:
+            results = folder.fold([encode_chains({r["chain"]: r["sequence"]}) for r in todo], progress=progress)
+            for r, res in zip(todo, results, strict=True):
+                r.update(ab_prmsd=float(np.mean(res.per_residue)), worst_cdr=None)
+        return pd.DataFrame(records + todo, columns=["set", "kind", "id", "chain", "sequence", "ab_prmsd", "worst_cdr"])
+
+    def summarize(self, sc: Scoring, s: SequenceSet, rows: pd.DataFrame) -> dict[str, Any]:
+        if not sc.computed.get(self.name) or s.label not in _antibody_labels(sc):
+            return {}
+        folds = sc.results[self.name]["folds"]
+        return structure_summary([folds[int(i)] for i in rows.index])
+
+    def figures(self, ev: Any) -> list[tuple[str, str]]:
+        heading = "Antibody structure: IgFold predicted RMSD"
+        if not ev.computed.get(self.name):
+            note = next((n for n in ev.notes if n.startswith("antibody structures")), None)
+            return [(heading, f'<p class="warn">{html.escape(note)}</p>')] if note else []
+        import dataclasses
+
+        from protein_didi.report.render import summary_table
+
+        results = ev.results.get(self.name) if hasattr(ev, "results") else None
+        references = results["references"] if results else pd.DataFrame()
+        summary = ev.summary[ev.summary["ab_prmsd_text"].notna()] if "ab_prmsd_text" in ev.summary else ev.summary
+        extra = []
+        for label, part in references.groupby("set", sort=False) if len(references) else []:
+            from protein_didi.fold.antibody import prmsd_summary
+
+            stats = prmsd_summary(part["ab_prmsd"].to_numpy(), n_boot=200)
+            names = part["worst_cdr"].dropna()
+            worst = f"{names.mode().iloc[0]} (most often)" if len(names) else "– (not an antibody)"
+            extra.append({"set": label, "kind": part["kind"].iloc[0], "n": len(part), "ab_prmsd_scored": stats["n"],
+                          "ab_prmsd_text": _interval_text(stats), "ab_prmsd_share_below_1": stats["share_below_1A"],
+                          "ab_worst_cdr_text": worst})  # fmt: skip
+        table = pd.concat([summary, pd.DataFrame(extra)], ignore_index=True) if extra else summary
+        part = dataclasses.replace(ev, summary=table)
+        body = summary_table(part, self.table) + structure_figure(ev, references)
+        return [(heading, body)]
+
+    def tables(self, ev: Any) -> dict[str, pd.DataFrame]:
+        """``structure_references.csv``: the reference chains behind the shuffled (and sample) rows, with pRMSD."""
+        results = ev.results.get(self.name) if hasattr(ev, "results") else None
+        return {"structure_references.csv": results["references"]} if results else {}
+
+
+def fold_antibodies_rows(m: pd.DataFrame, rows: pd.Index, folder: Any, numberings: Any, progress: Any) -> list:
+    """:func:`~protein_didi.fold.antibody.fold_antibodies` on these rows of the per-sequence frame (ids pair H/L)."""
+    from protein_didi.fold.antibody import fold_antibodies
+
+    return fold_antibodies(
+        m.loc[rows, "sequence"].tolist(),
+        m.loc[rows, "id"].astype(str).tolist(),
+        folder,
+        numberings=numberings,
+        progress=progress,
+    )
+
+
+def _interval_text(stats: dict[str, Any]) -> str:
+    lo, hi = stats["ci95"]
+    return "–" if not np.isfinite(stats["mean"]) else f"{stats['mean']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def structure_summary(folds: list) -> dict[str, Any]:
+    """One set's summary columns: mean pRMSD with its interval, share < 1 Å, the CDR with the highest mean pRMSD."""
+    from protein_didi.fold.antibody import prmsd_summary
+
+    stats = prmsd_summary([f.mean_prmsd for f in folds], n_boot=500)
+    cdrs: dict[str, list[float]] = {}
+    for f in folds:
+        for name, value in f.cdr_prmsd.items():
+            cdrs.setdefault(name, []).append(value)
+    means = {name: float(np.mean(v)) for name, v in cdrs.items()}
+    worst = max(means, key=means.__getitem__) if means else None
+    return {
+        "ab_prmsd_mean": stats["mean"],
+        "ab_prmsd_lo": stats["ci95"][0],
+        "ab_prmsd_hi": stats["ci95"][1],
+        "ab_prmsd_text": _interval_text(stats),
+        "ab_prmsd_share_below_1": stats["share_below_1A"],
+        "ab_prmsd_scored": stats["n"],
+        "ab_worst_cdr": worst,
+        "ab_worst_cdr_text": _cdr_text(worst, means.get(worst or "", np.nan)),
+    }
+
+
+def structure_figure(ev: Any, references: pd.DataFrame) -> str:
+    """Per-chain pRMSD per set (with the shuffled rows) and the mean pRMSD of each CDR per set."""
+    import matplotlib.pyplot as plt
+
+    m = ev.metrics
+    labels = [lab for lab in ev.summary["set"] if m.loc[m["set"] == lab, "ab_prmsd"].notna().any()]
+    data = [m.loc[m["set"] == lab, "ab_prmsd"].dropna().to_numpy() for lab in labels]
+    for label, part in references.groupby("set", sort=False) if len(references) else []:
+        labels.append(label)
+        data.append(part["ab_prmsd"].to_numpy())
+    if not labels:
+        return ""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(min(0.7 * len(labels) + 6.5, 13), 3.8), width_ratios=(3, 2))
+    ax.boxplot(data, showfliers=False)
+    rng = np.random.default_rng(0)
+    for i, d in enumerate(data, start=1):
+        ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=6, alpha=0.5, color="tab:blue")
+    ax.axhline(1.0, color="grey", ls="--", lw=1)
+    ax.set_xticks(range(1, len(labels) + 1), [textwrap_label(lab) for lab in labels], rotation=30, ha="right")
+    ax.set_ylabel("mean pRMSD per chain (Å)")
+    results = ev.results.get("antibody structure", {}) if hasattr(ev, "results") else {}
+    folds = results.get("folds", {})
+    cdrs = ("H1", "H2", "H3", "L1", "L2", "L3")
+    sets = [lab for lab in labels if lab in set(ev.summary["set"])]
+    width = 0.8 / max(len(sets), 1)
+    for k, lab in enumerate(sets):
+        idx = m.index[m["set"] == lab]
+        means = [np.nanmean([folds[int(i)].cdr_prmsd.get(c, np.nan) for i in idx if int(i) in folds] or [np.nan])
+                 for c in cdrs]  # fmt: skip
+        bx.bar(np.arange(len(cdrs)) + k * width - 0.4 + width / 2, means, width, label=textwrap_label(lab))
+    bx.set_xticks(range(len(cdrs)), cdrs)
+    bx.set_ylabel("mean pRMSD of the CDR (Å)")
+    bx.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    return png(fig, "predicted RMSD per chain for each set, and per CDR")
+
+
+def textwrap_label(label: str, width: int = 28) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
