@@ -258,6 +258,11 @@ def structure_html(
     if style == "cartoon":  # ligands are invisible as cartoon; show them (not water) as sticks
         view.addStyle({"hetflag": True, "not": {"resn": ["HOH", "WAT"]}}, {"stick": {"colorscheme": "default"}})
     view.zoomTo()
+    return page_html(view, title, _legend(color_by, source))
+
+
+def page_html(view: py3Dmol.view, title: str | None, legend: str) -> str:
+    """A finished py3Dmol view as a self-contained page: 3Dmol.js inlined, a stable viewer id, title and legend."""
     body = view._make_html()
     if "3dmolviewer_" not in body or not view.uniqueid:
         raise RuntimeError(f"unexpected py3Dmol {py3Dmol.__version__} HTML; this module targets py3Dmol 2.5")
@@ -272,7 +277,7 @@ def structure_html(
         f"<script>\n{threedmol_js()}\n</script>\n"
         # py3Dmol only fetches 3Dmol.js when this promise is undefined: resolve it with the inlined copy
         "<script>var $3Dmolpromise = Promise.resolve();</script>\n"
-        f"</head><body>{heading}\n{body}\n{_legend(color_by, source)}\n"
+        f"</head><body>{heading}\n{body}\n{legend}\n"
         f"<script>window.proteinDidiViewer = {json.dumps(_viewer_var(body))};</script>\n"
         "</body></html>\n"
     )
