@@ -130,11 +130,16 @@ def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str
         plan.check_fits(limit)
     s = recommended_sampling(loaded.info, loaded.role) | given_sampling(args)
     bar.desc = f"{args.model} @ {s['nfe']} NFE, {args.redesign}"
+
+    def say(line: str) -> None:  # the liability account, on its own line below the finished bar
+        bar.close()
+        print(line, file=sys.stderr)
+
     records = []
     for plan in plans:
         records += redesign(loaded, plan, args.num, s["nfe"], args.seed, s["sampler"], s["temperature"], s["top_p"],
                             args.batch_size, bar, order_temperature=s["order_temperature"], liabilities=classes,
-                            report=lambda line: print(line, file=sys.stderr))  # fmt: skip
+                            report=say)  # fmt: skip
     return records
 
 
