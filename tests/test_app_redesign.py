@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 import shutil
 from pathlib import Path
 
@@ -32,7 +34,7 @@ def heavy() -> tuple[str, tuple[int, int]]:
     pytest.fail("no heavy chain among the shipped natural antibodies")
 
 
-def _redesign(parent: str, cdr: str = "H3") -> AppTest:
+def _redesign(parent: str, cdr: str = "H3", refuse: tuple[str, ...] = ()) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
@@ -43,6 +45,7 @@ def _redesign(parent: str, cdr: str = "H3") -> AppTest:
     at.selectbox(key="cdr_model").set_value("teacher")
     at.number_input(key="cdr_num").set_value(2)
     at.number_input(key="cdr_nfe").set_value(4)
+    at.multiselect(key="cdr_liabilities").set_value(list(refuse))
     at.button(key="cdr_run").click()
     return at.run()
 
@@ -59,7 +62,7 @@ def test_redesign_tab_keeps_the_framework_and_highlights_the_span(heavy) -> None
         assert "antiberty (AntiBERTy antibody teacher)" in options
     run = at.session_state["cdr_result"]
     assert len(run.records) == 2
-    html = "".join(m.value for m in at.markdown)
+    html = re.sub(r"</?u[^>]*>", "", "".join(m.value for m in at.markdown))  # liability marks aside
     assert 'class="region"' in html and "CDR3" in html
     for _, design in run.records:
         n = len(design) - (len(parent) - (end - start))
@@ -84,3 +87,37 @@ def test_bad_parent_shows_one_error(heavy, parent: str | None, cdr: str, expecte
     assert not at.exception
     assert len(at.error) == 1 and expected in at.error[0].value, [e.value for e in at.error]
     assert "cdr_result" not in at.session_state
+
+
+def test_redesign_tab_shows_liabilities_and_iglm_span_nll_and_can_refuse(heavy) -> None:
+    parent, (start, end) = heavy
+    at = _redesign(parent, refuse=("cysteine", "glycosylation"))
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = at.session_state["cdr_result"]
+    assert len(run.records) == 2 and len(run.liabilities) == 2
+    captions = [c.value for c in at.caption]
+    assert any("2 of 2 designs free of cysteine, glycosylation" in c for c in captions), captions
+    table = at.dataframe[-1].value  # regions first, then the designs
+    for k, (_, design) in enumerate(run.records):
+        loop = design[start : start + len(design) - len(parent) + end - start]
+        assert "C" not in loop and not re.search(r"N[^P][ST]", loop)
+        assert table.loc[k, "H3"] == loop
+        assert table.loc[k, "liabilities"] == ("; ".join(f"{x.kind} {x.motif} {x.position}" for x in run.liabilities[k])
+                                               or "none")  # fmt: skip
+    html = "".join(m.value for m in at.markdown)
+    assert html.count('class="design-info"') == 2 and "liabilities in H3:" in html
+    if importlib.util.find_spec("iglm") is None:
+        assert run.span_nll is None and any("IgLM span NLL not shown" in c for c in captions)
+    else:
+        assert run.span_nll is not None and all(0 < v < 10 and math.isfinite(v) for v in run.span_nll)
+        assert "IgLM H3 NLL" in html and "IgLM H3 NLL (nats/res.)" in table.columns
+
+
+def test_liability_residues_are_marked_inside_the_loop_only() -> None:
+    from protein_ui.redesign_tab import highlighted
+
+    from protein_didi.eval.liabilities import Liability
+
+    marks = [Liability("deamidation", "NG", 4), Liability("cysteine", "C", 0)]  # the Cys lies outside the loop
+    out = highlighted("CAAANGAA", (3, 7), marks)
+    assert out.startswith("CAA<span") and out.count("<u ") == 2 and ">N</u>" in out and ">G</u>" in out

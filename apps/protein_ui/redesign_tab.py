@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
 from protein_didi.core.checkpoint import CheckpointError
+from protein_didi.eval.liabilities import DESCRIPTIONS, LIABILITY_CLASSES, Liability
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.pretrained import LoadedModel
 from protein_ui.common import MAX_NFE, MAX_NUM, MODEL_NOTES, AppState, _int, _one_line
@@ -24,6 +26,7 @@ CDRS = ("H1", "H2", "H3", "L1", "L2", "L3")
 DEFAULT_MODEL = "antibody-student"
 REGION_COLOURS = {"FR": "#e8eef6", "CDR1": "#c8e6c9", "CDR2": "#bbdefb", "CDR3": "#ffccbc"}
 HIGHLIGHT = "background:#ffd54f;font-weight:600"
+LIABILITY_MARK = "color:#b00020;text-decoration-color:#b00020;text-decoration-thickness:2px"
 MONO = "font-family:ui-monospace,monospace;font-size:13px;overflow-wrap:anywhere;line-height:1.6"
 
 
@@ -39,6 +42,9 @@ class RedesignRun:
     model: str
     nfe: int
     records: list[tuple[str, str]]
+    liabilities: list[list[Liability]] = field(default_factory=list)  # per design: every liability in its loop
+    span_nll: list[float] | None = None  # per design: IgLM NLL of the loop (nats/residue); None: not computed
+    notes: list[str] = field(default_factory=list)  # the liability filter's account, why IgLM is missing
 
 
 def render(app: AppState) -> None:
@@ -67,11 +73,17 @@ def render(app: AppState) -> None:
             format_func=lambda n: f"{n} ({MODEL_NOTES[n]})" if n in MODEL_NOTES else n,
             help="Loaded when you press Redesign. antiberty appears where the antiberty package is installed.",
         )
+        refuse = st.multiselect(
+            "Refuse designs with these liabilities in the loop (resampled)",
+            LIABILITY_CLASSES,
+            key="cdr_liabilities",
+            help="; ".join(f"{k}: {DESCRIPTIONS[k]}" for k in LIABILITY_CLASSES),
+        )
         num = st.number_input("Number of designs", value=4, step=1, key="cdr_num")
         nfe = st.number_input("NFE (sampling steps)", value=8, step=1, key="cdr_nfe")
         seed = st.number_input("Seed", value=0, step=1, key="cdr_seed")
     if st.button("Redesign", type="primary", key="cdr_run"):
-        run_redesign(label, parent, cdr, None if keep else (lo, hi), num, nfe, seed)
+        run_redesign(label, parent, cdr, None if keep else (lo, hi), num, nfe, seed, tuple(refuse))
     run: RedesignRun | None = st.session_state.get("cdr_result")
     if run is not None:
         show_result(run)
@@ -99,10 +111,17 @@ def run_redesign(
     num: object,
     nfe: object,
     seed: object,
+    refuse: tuple[str, ...] = (),
 ) -> None:
     """Validate, plan, sample; every failure is one ``st.error`` line and leaves the last result in place."""
     from protein_didi.eval.numbering import AntibodyError
-    from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
+    from protein_didi.protein.redesign import (
+        design_liabilities,
+        parse_cdr_length,
+        plan_redesign,
+        redesign,
+        redesign_free_of,
+    )
 
     errors: list[str] = []
     n = _int(num, "number of designs", 1, MAX_NUM, errors)
@@ -120,8 +139,18 @@ def run_redesign(
     try:
         cdr_length = None if length is None else parse_cdr_length(f"{int(length[0])}-{int(length[1])}")
         plan = plan_redesign(text, cdr, cdr_length, "parent", getattr(loaded.model, "max_residues", None))
+        notes: list[str] = []
         with st.spinner(f"Redesigning {cdr} with {label}…"):
-            records = redesign(loaded, plan, n, nfe=steps, seed=seed_value)
+            if refuse:
+                result = redesign_free_of(loaded, plan, n, refuse, nfe=steps, seed=seed_value)
+                records, notes = result.records, [result.summary()]
+            else:
+                records = redesign(loaded, plan, n, nfe=steps, seed=seed_value)
+        lengths = [loop_lengths(plan.cdrs, header) for header, _ in records]
+        found = [design_liabilities(plan, seq, k) for (_, seq), k in zip(records, lengths, strict=True)]
+        spans = [(plan.spans[0][0], plan.spans[0][0] + k[0]) for k in lengths]
+        span_nll, why = iglm_span_nlls([seq for _, seq in records], spans, plan.numbering.chain_type or "H")
+        notes += [why] if why else []
     except (AntibodyError, InvalidSequenceError, ValueError) as err:
         st.error(_one_line(err))
         return
@@ -130,8 +159,36 @@ def run_redesign(
         return
     st.session_state["cdr_result"] = RedesignRun(
         plan.parent, dict(plan.numbering.regions), plan.numbering.chain_type or "?", plan.cdrs[0], plan.spans[0],
-        label, steps, records,
+        label, steps, records, found, span_nll, notes,
     )  # fmt: skip
+
+
+def loop_lengths(cdrs: tuple[str, ...], header: str) -> list[int]:
+    """CDR lengths of a design from its FASTA header (``… H3:12``)."""
+    return [int(re.search(rf"\b{name}:(\d+)", header).group(1)) for name in cdrs]  # type: ignore[union-attr]
+
+
+def iglm_span_nlls(
+    designs: list[str], spans: list[tuple[int, int]], chain: str
+) -> tuple[list[float] | None, str | None]:
+    """IgLM NLL (nats/residue) of each design's loop given the residues before it, or None and why not.
+
+    IgLM is optional (non-commercial licence): without it the tab says how to add it and shows the rest.
+    """
+    from protein_didi.eval.iglm_judge import iglm_available, load_iglm
+
+    if not iglm_available():
+        return (
+            None,
+            "IgLM span NLL not shown: the iglm package is not installed (pip install -e .[iglm]; non-commercial)",
+        )
+    try:
+        judge = load_iglm()
+        return [
+            judge.span_nll(seq, span, chain=chain).per_residue for seq, span in zip(designs, spans, strict=True)
+        ], None
+    except Exception as err:  # optional judge: its failure costs its column only
+        return None, f"IgLM span NLL not computed: {_one_line(err)}"
 
 
 def region_strip(sequence: str, regions: dict[str, tuple[int, int]]) -> str:
@@ -163,14 +220,32 @@ def design_span(run: RedesignRun, header: str) -> tuple[int, int]:
     return start, start + (int(match.group(1)) if match else end - start)
 
 
-def highlighted(sequence: str, span: tuple[int, int]) -> str:
-    """The design with its redesigned span in a highlighted ``<span>``."""
+def highlighted(sequence: str, span: tuple[int, int], marks: Sequence[Liability] = ()) -> str:
+    """The design with its redesigned span in a highlighted ``<span>``, liability residues underlined in red."""
     start, end = span
+    flagged = {i for x in marks for i in range(x.start, x.end) if start <= i < end}
+    loop = "".join(
+        f'<u class="liability" style="{LIABILITY_MARK}">{html.escape(a)}</u>'
+        if start + k in flagged
+        else html.escape(a)
+        for k, a in enumerate(sequence[start:end])
+    )
     return (
         html.escape(sequence[:start])
-        + f'<span class="redesigned" style="{HIGHLIGHT}">{html.escape(sequence[start:end])}</span>'
+        + f'<span class="redesigned" style="{HIGHLIGHT}">{loop}</span>'
         + html.escape(sequence[end:])
     )
+
+
+def design_label(run: RedesignRun, k: int) -> str:
+    """What sits beside each design: IgLM span NLL and its loop liabilities (or none)."""
+    parts = []
+    if run.span_nll is not None:
+        parts.append(f"IgLM {run.cdr} NLL {run.span_nll[k]:.2f} nats/res.")
+    found = run.liabilities[k] if k < len(run.liabilities) else []
+    text = "; ".join(f"{x.kind} {x.motif} {x.position}" for x in found) or "none"
+    parts.append(f"liabilities in {run.cdr}: {text}")
+    return " · ".join(html.escape(p) for p in parts)
 
 
 def show_result(run: RedesignRun) -> None:
@@ -182,10 +257,32 @@ def show_result(run: RedesignRun) -> None:
     st.markdown(
         f"**{len(run.records)} designs** of {run.cdr} from {run.model} at NFE {run.nfe} (redesigned span highlighted)"
     )
+    for note in run.notes:
+        st.caption(note)
     rows = "".join(
-        f"<div><b>{html.escape(header.split()[0])}</b><br>{highlighted(seq, design_span(run, header))}</div>"
-        for header, seq in run.records
+        f'<div><b>{html.escape(header.split()[0])}</b> <span class="design-info">{design_label(run, k)}</span><br>'
+        f"{highlighted(seq, design_span(run, header), run.liabilities[k] if run.liabilities else [])}</div>"
+        for k, (header, seq) in enumerate(run.records)
     )
     st.markdown(f'<div style="{MONO}">{rows}</div>', unsafe_allow_html=True)
+    st.dataframe(design_table(run), hide_index=True, key="cdr_designs")
     fasta = "".join(f">{header}\n{seq}\n" for header, seq in run.records)
     st.download_button("Download FASTA", fasta, f"redesign_{run.cdr}.fasta", "text/plain", on_click="ignore")
+
+
+def design_table(run: RedesignRun) -> pd.DataFrame:
+    """One row per design: loop, its length, liabilities with positions, IgLM span NLL (when IgLM is installed)."""
+    rows = []
+    for k, (header, seq) in enumerate(run.records):
+        start, end = design_span(run, header)
+        found = run.liabilities[k] if k < len(run.liabilities) else []
+        row = {
+            "design": header.split()[0],
+            run.cdr: seq[start:end],
+            "length": end - start,
+            "liabilities": "; ".join(f"{x.kind} {x.motif} {x.position}" for x in found) or "none",
+        }
+        if run.span_nll is not None:
+            row[f"IgLM {run.cdr} NLL (nats/res.)"] = round(run.span_nll[k], 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
