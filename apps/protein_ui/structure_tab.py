@@ -1,8 +1,13 @@
-"""Structure tab: fold a generated sequence with ESMFold or view an uploaded PDB."""
+"""Structure tab: fold a generated sequence with ESMFold, an antibody chain with IgFold, or view an uploaded PDB.
+
+The IgFold view (optional non-commercial extra ``.[igfold]``) is also what the CDR-redesign tab shows
+for the parent and its designs (:func:`redesign_structures`).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,10 @@ from protein_ui.runs import (
 )
 
 TITLE = "Structure"
+ESMFOLD_OPTION = "Fold a generated sequence (ESMFold)"
+IGFOLD_OPTION = "Fold an antibody (IgFold)"
+UPLOAD_OPTION = "Upload a PDB file"
+PASTE = "Paste a sequence"
 
 
 def render(app: AppState) -> None:
@@ -42,7 +51,7 @@ def esmfold_setting() -> str:
 
 @st.cache_resource(max_entries=1, show_spinner="Loading ESMFold…")
 def get_folder(model: str, device: str) -> Any:
-    from protein_didi.eval.fold import Folder
+    from protein_didi.fold.esmfold import Folder
 
     return Folder(model=model, device=device)
 
@@ -51,9 +60,9 @@ def fold_sequence(seq: str) -> dict[str, Any] | None:
     """Fold with ESMFold; on missing weights show how to provide them and return None."""
     weights = esmfold_setting()
     try:
-        from protein_didi.eval.fold import FoldingUnavailable
+        from protein_didi.fold.result import FoldingUnavailable
     except ImportError as err:
-        st.warning(f"Folding is unavailable in this install: protein_didi.eval.fold ({_one_line(err)}).")
+        st.warning(f"Folding is unavailable in this install: protein_didi.fold ({_one_line(err)}).")
         return None
     try:
         with st.spinner("Folding with ESMFold (minutes on a CPU)…"):
@@ -94,12 +103,15 @@ def structure_tab() -> None:
     st.subheader("Structure")
     source = st.radio(
         "Structure source",
-        ["Fold a generated sequence (ESMFold)", "Upload a PDB file"],
+        [ESMFOLD_OPTION, IGFOLD_OPTION, UPLOAD_OPTION],
         horizontal=True,
         key="fold_source",
     )
     structure: dict[str, Any] | None = None
-    if source.startswith("Fold"):
+    if source == IGFOLD_OPTION:
+        antibody_section()
+        return
+    if source == ESMFOLD_OPTION:
         run: Run | None = st.session_state.get("run")
         if run is None:
             st.info("Generate sequences first (Generate tab), or upload a PDB file.")
@@ -169,3 +181,143 @@ def show_structure(structure: dict[str, Any]) -> None:
     pdb_bytes = structure["pdb"] if isinstance(structure["pdb"], bytes) else structure["pdb"].encode()
     name = Path(structure["name"] or "structure").stem + ".pdb"
     st.download_button("Download PDB", pdb_bytes, name, "chemical/x-pdb", on_click="ignore", key="fold_download")
+
+
+# ---------------------------------------------------------------- antibodies (IgFold)
+
+
+def app_fold_cache() -> Path:
+    """The app's own fold cache (``$PROTEIN_DIDI_CACHE/app_folds.sqlite``): an antibody folds once per machine."""
+    from protein_didi.protein.antiberty_weights import cache_root
+
+    return cache_root() / "app_folds.sqlite"
+
+
+@st.cache_resource(max_entries=1, show_spinner="Loading IgFold…")
+def get_igfold(device: str) -> Any:
+    from protein_didi.fold.igfold import IgFold
+
+    return IgFold(device, app_fold_cache()).load()
+
+
+def fold_antibody_chains(seqs: list[str], names: list[str]) -> list[Any] | None:
+    """IgFold ``seqs`` (ANARCI picks heavy or light); None after one warning when IgFold cannot run here.
+
+    Each result is an :class:`~protein_didi.fold.antibody.AntibodyFold`; one that ANARCI cannot number carries its
+    one-line ``reason`` instead of a structure.
+    """
+    from protein_didi.fold.igfold import igfold_missing
+
+    missing = igfold_missing()
+    if missing is not None:
+        st.warning(
+            f"Antibody structures need IgFold: {missing}. It is free for non-commercial use only (JHU academic "
+            "licence). The rest of the app works without it."
+        )
+        return None
+    from protein_didi.eval.numbering import AntibodyError
+    from protein_didi.fold.antibody import fold_antibodies
+    from protein_didi.fold.result import FoldingUnavailable
+
+    try:
+        with st.spinner(f"Folding {len(seqs)} chain(s) with IgFold (a few seconds each on a CPU)…"):
+            return fold_antibodies(seqs, names, get_igfold(device_name()))
+    except (FoldingUnavailable, AntibodyError, ValueError, OSError) as err:
+        st.warning(f"IgFold could not run: {_one_line(err)}")
+    except Exception as err:  # never a traceback in the app
+        st.error(f"folding failed: {_one_line(err)}")
+    return None
+
+
+def antibody_section() -> None:
+    """Pick a generated sequence or paste a chain, fold it with IgFold, show it by predicted error with CDRs."""
+    run: Run | None = st.session_state.get("run")
+    options = [PASTE] + (list(range(len(run.seqs))) if run is not None else [])
+    pick = st.selectbox(
+        "Antibody chain",
+        options,
+        index=1 if len(options) > 1 else 0,
+        format_func=lambda i: i if isinstance(i, str) else run.ids[i],
+        key="ab_pick",
+    )
+    if pick == PASTE:
+        seq = "".join(st.text_area("Heavy or light chain V domain", key="ab_paste", height=100).split()).upper()
+        name = "pasted chain"
+    else:
+        seq, name = run.seqs[pick], run.ids[pick]
+        st.code(seq, language=None, wrap_lines=True)
+    st.caption(
+        "IgFold: antibody Fv structures with a per-residue predicted RMSD; JHU academic licence, non-commercial."
+    )
+    folded: dict[str, Any] = st.session_state.setdefault("ab_folded", {})
+    if st.button("Fold with IgFold", key="ab_run"):
+        result = fold_antibody_chains([seq], [name]) if seq else None
+        if not seq:
+            st.warning("paste an antibody heavy or light chain V domain first")
+        if result is not None:
+            folded[seq] = result[0]
+    fold = folded.get(seq)
+    if fold is None:
+        return
+    if fold.reason is not None:
+        st.warning(f"IgFold did not fold {name}: {fold.reason}.")
+        return
+    show_antibody(fold, name, key="ab_view")
+
+
+def show_antibody(fold: Any, name: str, highlight: str | None = None, key: str = "ab") -> None:
+    """One folded chain: 3D view by predicted RMSD with CDRs marked, per-CDR numbers, a per-residue plot, the PDB."""
+    from protein_didi.viz.antibody import antibody_html
+
+    mean = fold.mean_prmsd
+    title = f"{name} · {'heavy' if fold.chain == 'H' else 'light'} chain · mean pRMSD {mean:.2f} Å"
+    page = antibody_html(fold.pdb, fold.prmsd, fold.cdr_spans, highlight, VIEWER_WIDTH, VIEWER_HEIGHT, title=title)
+    st.iframe(page, height=VIEWER_HEIGHT + 110, alt=f"3D structure of {name}")
+    cdrs = " · ".join(f"{c} {v:.2f} Å" for c, v in fold.cdr_prmsd.items())
+    st.caption(
+        f"{len(fold.sequence)} residues · {100 * float((fold.prmsd < 1.0).mean()):.0f} % under 1 Å · CDR mean pRMSD: "
+        f"{cdrs} · least certain: {fold.worst_cdr} · natural V domains ≈ 0.3 Å, shuffled chains > 2 Å"
+    )
+    fig = prmsd_figure(fold.prmsd, fold.cdr_spans, highlight)
+    st.pyplot(fig, width="stretch")
+    plt.close(fig)
+    file = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "antibody"
+    st.download_button("Download PDB", fold.pdb.encode(), f"{file}_igfold.pdb", "chemical/x-pdb", on_click="ignore",
+                       key=f"{key}_download")  # fmt: skip
+
+
+def prmsd_figure(values: np.ndarray, cdrs: dict[str, tuple[int, int]], highlight: str | None = None) -> plt.Figure:
+    """Predicted RMSD along the chain, CDRs shaded (the redesigned one darker), the 1 Å line dashed."""
+    fig, ax = plt.subplots(figsize=(10, 2.4), dpi=100)
+    for name, (start, end) in cdrs.items():
+        if end > start:
+            ax.axvspan(start + 0.5, end + 0.5, color="#D6008F", alpha=0.35 if name == highlight else 0.12, lw=0)
+            ax.text((start + end + 1) / 2, 0.98, name, transform=ax.get_xaxis_transform(), ha="center", va="top")
+    ax.plot(np.arange(1, len(values) + 1), values, color="#262730", lw=1.2)
+    ax.axhline(1.0, color="grey", ls="--", lw=1)
+    ax.set(xlim=(1, max(len(values), 2)), ylim=(0, max(2.5, float(np.max(values)) * 1.1)), xlabel="residue")
+    ax.set_ylabel("pRMSD (Å)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def redesign_structures(parent: str, records: list[tuple[str, str]], cdr: str) -> None:
+    """The CDR-redesign tab's structures: the parent's and one design's IgFold fold side by side, loop highlighted."""
+    st.markdown(f"**Structures** (IgFold; {cdr} highlighted)")
+    names = [header.split()[0] for header, _ in records]
+    pick = st.selectbox("Design to fold", range(len(records)), format_func=names.__getitem__, key="cdr_fold_pick")
+    folded: dict[tuple[str, str], Any] = st.session_state.setdefault("cdr_folded", {})
+    pair = (parent, records[pick][1])
+    if st.button("Fold parent and design with IgFold", key="cdr_fold_run"):
+        result = fold_antibody_chains(list(pair), ["parent", names[pick]])
+        if result is not None:
+            folded[pair] = result
+    if pair not in folded:
+        return
+    for column, fold, name in zip(st.columns(2), folded[pair], ["parent", names[pick]], strict=True):
+        with column:
+            if fold.reason is not None:
+                st.warning(f"IgFold did not fold {name}: {fold.reason}.")
+            else:
+                show_antibody(fold, name, highlight=cdr if cdr in fold.cdr_spans else None, key=f"cdr_{name}")

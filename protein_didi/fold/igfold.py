@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from protein_didi.protein.antiberty_weights import AntibertyWeightsMissing, reso
 
 MAX_CHAIN = 510  # AntiBERTy's positional limit (512 tokens with [CLS]/[SEP])
 NUM_MODELS = 4  # the ensemble members shipped in the igfold 1.0.1 wheel
+MODELS_ENV = "PROTEIN_DIDI_IGFOLD_MODELS"
 STANDARD = frozenset("ACDEFGHIKLMNPQRSTVWY")
 CHAIN_ID = re.compile(r"^[HL]$")
 INSTALL = "pip install -e .[igfold] (IgFold: JHU academic licence, non-commercial use only)"
@@ -43,6 +45,16 @@ def igfold_missing() -> str | None:
     if importlib.util.find_spec("igfold") is None:
         return f"the igfold package is not installed; {INSTALL}"
     return None
+
+
+def default_num_models() -> int:
+    """``$PROTEIN_DIDI_IGFOLD_MODELS`` (1–4; fewer members fold faster on a slow CPU), else all four."""
+    text = os.environ.get(MODELS_ENV, "").strip()
+    if not text:
+        return NUM_MODELS
+    if not text.isdigit() or not 1 <= int(text) <= NUM_MODELS:
+        raise ValueError(f"{MODELS_ENV}={text!r} must be a number of IgFold models from 1 to {NUM_MODELS}")
+    return int(text)
 
 
 def default_batch_residues(device: torch.device) -> int:
@@ -98,7 +110,7 @@ class IgFold(FoldBackend):
             raise FoldingUnavailable(f"IgFold unavailable: {missing}")
         resolved = resolve_device(device) if isinstance(device, str) else device
         super().__init__(resolved, cache_path, max_batch_residues or default_batch_residues(resolved))
-        self.num_models = num_models or NUM_MODELS
+        self.num_models = num_models or default_num_models()
         if not 1 <= self.num_models <= NUM_MODELS:
             raise ValueError(f"IgFold num_models must be 1–{NUM_MODELS}, got {self.num_models}")
         try:
