@@ -38,6 +38,7 @@ th,td{padding:4px 6px;border-bottom:1px solid #ddd;text-align:right;vertical-ali
 th{background:#f4f4f4;font-weight:600}
 th.txt,td.txt{text-align:left;min-width:5.5em;overflow-wrap:anywhere}
 tr.ref td{background:#fafafa;color:#444}
+table.per-sequence th,table.per-sequence td{overflow-wrap:anywhere}
 td{font-variant-numeric:tabular-nums}
 .muted{color:#777;font-size:11px}
 .notes li,.warn{color:#a40}
@@ -54,14 +55,15 @@ def _cell(text: str, cls: str = "", title: str = "") -> str:
     return f"<td{attrs}>{text}</td>"
 
 
-def _table(headers: list[tuple[str, str, str]], rows: list[tuple[str, list[str]]]) -> str:
-    """``headers``: (text, css class, tooltip); ``rows``: (tr class, cell html)."""
+def _table(headers: list[tuple[str, str, str]], rows: list[tuple[str, list[str]]], cls: str = "") -> str:
+    """``headers``: (text, css class, tooltip); ``rows``: (tr class, cell html); ``cls``: the table's css class."""
     head = "".join(
         f'<th class="{c}"' + (f' title="{html.escape(t)}"' if t else "") + f">{html.escape(h)}</th>"
         for h, c, t in headers
     )
     body = "".join(f'<tr class="{cls}">' + "".join(cells) + "</tr>" for cls, cells in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def summary_cell(ev: Evaluation, family_name: str, col: Column, row: pd.Series) -> str:
@@ -105,7 +107,7 @@ def sequence_table(ev: Evaluation) -> str:
         rows.append(("ref" if r["kind"] != "generated" else "", cells))
     more = len(ev.metrics) - MAX_SEQUENCE_ROWS
     tail = f'<p class="hint">… and {more:,} more rows in metrics.csv.</p>' if more > 0 else ""
-    return _table(headers, rows) + tail
+    return _table(headers, rows, "per-sequence") + tail
 
 
 def render_html(ev: Evaluation, title: str, context: dict[str, str]) -> str:

@@ -26,7 +26,7 @@ class Clusters(MetricFamily):
     )
     sequence_columns = (Column("cluster", "cluster", fmt_int),)
     hint = "clusters: mmseqs easy-cluster within each set; entropy = ln n when every sequence is its own family."
-    antibody_reason = "not computed for antibodies (30 % clusters join every heavy chain; see CDR-H3 uniqueness)"
+    antibody_reason = "antibody (see notes)"
 
     def score(self, sc: Scoring) -> None:
         m = sc.metrics

@@ -23,7 +23,7 @@ from protein_didi.eval.liabilities import (
     describe_all,
     find_liabilities,
 )
-from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_float, fmt_percent
+from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_float, fmt_int, fmt_percent
 from protein_didi.report.sets import SequenceSet
 
 SHORT = {
@@ -58,7 +58,9 @@ class Liabilities(MetricFamily):
         Column("lb_free_all", "free of all (%)", fmt_percent(0), scored="lb_scored", title="none of the classes"),
         Column("lb_cdr_mean", "liabilities in CDRs (per seq.)", fmt_float(2), title="mean count inside CDR1–3"),
     )
-    sequence_columns = (Column("liabilities", "liabilities (motif, position, region)", str),)
+    sequence_columns = (
+        Column("lb_count", "liabilities (count)", fmt_int, title="as counted in the liabilities table; listed above"),
+    )
     hint = (
         "liabilities: "
         + "; ".join(f"{SHORT[k]} = {DESCRIPTIONS[k]}" for k in LIABILITY_CLASSES)
@@ -78,11 +80,14 @@ class Liabilities(MetricFamily):
             if num.numbered:
                 found[i] = find_liabilities(m.at[i, "sequence"], num)
                 m.at[i, "liabilities"] = describe_all(found[i])
-        sc.skip("liabilities", [i for i, num in numbering.items() if not num.numbered], NOT_NUMBERED)
+        unnumbered = [i for i, num in numbering.items() if not num.numbered]
+        sc.skip("liabilities", unnumbered, NOT_NUMBERED)
+        sc.skip("lb_count", unnumbered, "not numbered")
         for k in LIABILITY_CLASSES:
             m[f"lb_{k}"] = pd.array([pd.NA] * len(m), dtype="Int64")
             for i, items in found.items():
                 m.at[i, f"lb_{k}"] = sum(x.kind == k and x.counts for x in items)
+        m["lb_count"] = m[[f"lb_{k}" for k in LIABILITY_CLASSES]].sum(axis=1, min_count=1)
         m["lb_cdr"] = pd.array([pd.NA] * len(m), dtype="Int64")
         for i, items in found.items():
             m.at[i, "lb_cdr"] = sum(_in_cdr(x) for x in items)

@@ -41,7 +41,7 @@ class Novelty(MetricFamily):
                 "novelty not computed for antibody sets: the training split holds UniProt proteins, so a hit says "
                 "nothing about antibodies; their nearness to nature is V-gene identity in the antibody table"
             )
-            sc.skip("novelty", m.index[antibody], "not computed for antibodies (see V-gene identity)")
+            sc.skip("novelty", m.index[antibody], "antibody (see notes)")
         best = np.zeros(len(m))
         if (~antibody).any():
             best[~antibody] = novelty(m.loc[~antibody, "sequence"].tolist(), train, threads=sc.options.threads)
