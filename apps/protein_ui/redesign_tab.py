@@ -268,6 +268,9 @@ def show_result(run: RedesignRun) -> None:
     st.dataframe(design_table(run), hide_index=True, key="cdr_designs")
     fasta = "".join(f">{header}\n{seq}\n" for header, seq in run.records)
     st.download_button("Download FASTA", fasta, f"redesign_{run.cdr}.fasta", "text/plain", on_click="ignore")
+    from protein_ui.structure_tab import redesign_structures  # IgFold (optional extra): parent and a design in 3D
+
+    redesign_structures(run.parent, run.records, run.cdr)
 
 
 def design_table(run: RedesignRun) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Sequence
@@ -41,12 +42,17 @@ def cache_key(sequence: str, model_id: str) -> str:
 
 
 class FoldCache:
-    """sqlite cache of fold results keyed by ``sha256(model id + "\\n" + sequence)``; committed per batch."""
+    """sqlite cache of fold results keyed by ``sha256(model id + "\\n" + sequence)``; committed per batch.
+
+    One connection shared by threads under a lock: the app keeps one folder per server process and Streamlit
+    runs each session's script in its own thread.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._db.execute(SCHEMA)
         self._db.commit()
 
@@ -55,15 +61,20 @@ class FoldCache:
     def get(self, sequences: Sequence[str], model_id: str, score: str = "plddt") -> dict[str, FoldResult]:
         found: dict[str, FoldResult] = {}
         for seq in dict.fromkeys(sequences):
-            row = self._db.execute(
-                "SELECT mean_plddt, plddt, pdb FROM folds WHERE key = ?", (cache_key(seq, model_id),)
-            ).fetchone()
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT mean_plddt, plddt, pdb FROM folds WHERE key = ?", (cache_key(seq, model_id),)
+                ).fetchone()
             if row is not None:
                 values = np.frombuffer(row[1], dtype=np.float32).copy()
                 found[seq] = FoldResult(seq, float(row[0]), values, zlib.decompress(row[2]).decode(), score)
         return found
 
     def put(self, results: Sequence[FoldResult], model_id: str) -> None:
+        with self._lock:
+            self._put(results, model_id)
+
+    def _put(self, results: Sequence[FoldResult], model_id: str) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO folds VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -82,10 +93,12 @@ class FoldCache:
         self._db.commit()
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM folds").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM folds").fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
 
 def open_cache(path: str | Path, check: bool = True) -> sqlite3.Connection:
