@@ -79,21 +79,25 @@ def test_antibody_inputs_read_against_natural_antibodies(tmp_path) -> None:
     from protein_didi.protein.fasta import write_fasta
 
     train = write_fasta(tmp_path / "train.fasta", _proteins(30))
-    ev = _evaluate(_antibodies(6), antibody=None, cluster=True, train_fasta=str(train))
+    ev = _evaluate(_antibodies(6), antibody=None, cluster=True, train_fasta=str(train), judge=True)
     refs = ev.summary[ev.summary["kind"] == "natural antibody"].set_index("set")
     assert len(refs) == 2 and (refs["n"] == 6).all()
     heavy = next(label for label in refs.index if label.startswith("natural antibodies (heavy"))
     light = next(label for label in refs.index if label.startswith("natural antibodies (light"))
     assert "germline V+J" in heavy and "UniProt" in heavy
     assert refs.at[heavy, "ab_heavy_fraction"] == 1 and refs.at[light, "ab_heavy_fraction"] == 0
-    assert refs["ab_numbered_fraction"].eq(1).all() and refs["judge_nll"].isna().all()  # judge off in OPTIONS
+    assert refs["ab_numbered_fraction"].eq(1).all()
     antibody_comp = composition(s for _, s in load_natural_antibodies())
     mine = ev.summary.set_index("set").loc["mine"]
     seqs = [s for _, s in _antibodies(6)]
     assert mine["composition_kl"] == pytest.approx(composition_kl(seqs, antibody_comp))
     assert mine["composition_kl"] != pytest.approx(composition_kl(seqs, COMP))
     antibody_rows = ev.metrics.index[ev.metrics["set"].isin(ev.antibody_sets)]
-    assert set(ev.skipped["cluster"]) == set(antibody_rows) and set(ev.skipped["novelty"]) == set(antibody_rows)
+    for column in ("cluster", "novelty", "judge_nll"):  # UniProt-based: left out for antibodies, with the reason
+        assert set(ev.skipped[column]) == set(antibody_rows), column
+    assert ev.metrics.loc[antibody_rows, "judge_nll"].isna().all()
+    assert ev.summary.set_index("set").loc[["natural", "random"], "judge_nll"].notna().all()
+    assert any(n.startswith("judge NLL not computed for antibody sets") for n in ev.notes)
     assert pd.isna(mine["num_clusters"]) and pd.isna(mine["novelty_hits"])
     assert ev.summary.set_index("set").loc["natural", "num_clusters"] >= 1  # proteins still clustered
     assert any(n.startswith("clusters not computed for antibody sets") for n in ev.notes)

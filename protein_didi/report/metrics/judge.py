@@ -46,10 +46,18 @@ class JudgeNLL(MetricFamily):
         if not sc.options.judge:
             sc.notes.append("judge NLL not computed: disabled with --no-judge")
             return
-        fits = m.index[m["length"] <= MAX_RESIDUES]
-        sc.skip("judge_nll", m.index[m["length"] > MAX_RESIDUES], TOO_LONG)
+        antibody = m["set"].isin(sc.antibody_sets)
+        if antibody.any():
+            sc.notes.append(
+                "judge NLL not computed for antibody sets: the judge is a protein LM trained on UniProt, not on "
+                "antibodies; their language-model score is IgLM NLL in the antibody table"
+            )
+            sc.skip("judge_nll", m.index[antibody], "antibody (see notes)")
+        fits = m.index[(m["length"] <= MAX_RESIDUES) & ~antibody]
+        sc.skip("judge_nll", m.index[(m["length"] > MAX_RESIDUES) & ~antibody], TOO_LONG)
         if len(fits) == 0:
-            sc.notes.append(f"judge NLL not computed: every sequence is {TOO_LONG}")
+            if not antibody.all():
+                sc.notes.append(f"judge NLL not computed: every sequence is {TOO_LONG}")
             return
         values, note = judge_scores(m.loc[fits, "sequence"].tolist(), sc.options.judge_path, sc.options.judge_precision)
         m.loc[fits, "judge_nll"] = values
@@ -59,6 +67,8 @@ class JudgeNLL(MetricFamily):
         sc.computed[self.name] = True
 
     def summarize(self, sc: Scoring, s: SequenceSet, rows: pd.DataFrame) -> dict[str, Any]:
+        if s.label in sc.antibody_sets:
+            return {"judge_nll": np.nan, "judge_nll_scored": np.nan}
         v = rows["judge_nll"]
         scored = int(v.notna().sum())
         return {"judge_nll": float(v.mean()) if scored else np.nan, "judge_nll_scored": scored}
