@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,27 +117,35 @@ def redesign_rows(
     for pid, parent in tqdm(parents, desc="redesign parents"):
         plan = plan_redesign(parent, "H3", cdr_length, pid)
         start, end = plan.spans[0]
-        outputs: dict[str, tuple[list[str], float]] = {}
-        for name, (loaded, nfe) in models.items():
-            t0 = time.perf_counter()
-            recs = redesign(loaded, plan, designs, nfe=nfe, seed=0)
-            outputs[f"{name}@{nfe}"] = ([s for _, s in recs], (time.perf_counter() - t0) / designs)
+        # IgLM infills first (its own API: one call per design); the diffusion models then design loops of exactly
+        # the lengths IgLM chose, one batched call per length, so span NLLs compare loops of matched length
         infills = iglm.infill(parent, (start, end), designs, seed=0)
-        outputs["IgLM infill"] = (list(infills.sequences), infills.seconds_per_sequence)
+        outputs: dict[str, tuple[list[str], float]] = {
+            "IgLM infill": (list(infills.sequences), infills.seconds_per_sequence)
+        }
+        kept = len(parent) - (end - start)
+        span_lengths = Counter(len(s) - kept for s in infills.sequences)
+        for name, (loaded, nfe) in models.items():
+            t0, seqs = time.perf_counter(), []
+            for length, count in sorted(span_lengths.items()):
+                matched = replace(plan, lengths=((length, length),))
+                seqs += [s for _, s in redesign(loaded, matched, count, nfe=nfe, seed=0)]
+            outputs[f"{name}@{nfe}"] = (seqs, (time.perf_counter() - t0) / len(seqs))
         for method, (seqs, per) in outputs.items():
             nums = number_antibodies(seqs)
             span_nll = []
             for seq, num in zip(seqs, nums, strict=True):
                 if num.numbered and num.chain_type == "H":
                     span_nll.append(iglm.span_nll(seq, num.regions["CDR3"], chain="H").per_residue)
-            kept = np.mean([s[:start] == parent[:start] and s.endswith(parent[end:]) for s in seqs])
+            kept_fraction = np.mean([s[:start] == parent[:start] and s.endswith(parent[end:]) for s in seqs])
             rows.append(
                 {
                     "parent": pid,
                     "method": method,
                     "designs": len(seqs),
                     "distinct": len(set(seqs)),
-                    "framework_kept": round(float(kept), 3),
+                    "framework_kept": round(float(kept_fraction), 3),
+                    "loop_lengths": [min(span_lengths), max(span_lengths)],  # IgLM's, matched by every method
                     "numbered_heavy": round(float(np.mean([n.numbered and n.chain_type == "H" for n in nums])), 3),
                     "cdrh3_iglm_nll": round(float(np.mean(span_nll)), 3) if span_nll else None,
                     "seconds_per_design": round(per, 4),
@@ -189,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pll-nfe", type=int, default=64, help="PLL only for the teacher at this NFE, students at 8, IgLM, natural"
     )
-    p.add_argument("--redesign-parents", type=int, default=4, help="real heavy chains to redesign (default 4)")
+    p.add_argument("--redesign-parents", type=int, default=8, help="real heavy chains to redesign (default 8)")
     p.add_argument("--designs", type=int, default=16, help="CDR-H3 designs per parent and method (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iglm-num", type=int, default=None, help="IgLM sequences (default: --num; ~0.3 s each)")

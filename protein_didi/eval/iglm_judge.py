@@ -433,8 +433,12 @@ class IgLMJudge:
         temperature: float = 1.0,
         seed: int = 0,
         batch_size: int = 48,
+        prompt: str = "",
     ) -> IgLMSamples:
         """``num`` distinct sequences sampled as ``IgLM.generate`` does, ``batch_size`` at a time: the baseline.
+
+        ``prompt``: residues the sequences start with, after the tags (IgLM's CLI ``--prompt_sequence``, e.g.
+        ``EVQ``); tags alone let IgLM start anywhere in framework 1, so many samples lack the first residues.
 
         IgLM's own ``generate`` draws one sequence per ``model.generate`` call (≈ 1 s each on 2 CPU cores); the
         same call on a batch of prompts (same tags, sampling settings, banned tokens, window and well-formedness
@@ -444,14 +448,15 @@ class IgLMJudge:
             raise AntibodyError(f"num and batch size must be ≥ 1, got {num}, {batch_size}")
         ctag, stag = chain_tag(chain), species_tag(species)
         tok, module = self.tokens, self.module
-        start = torch.tensor([[tok.ids[ctag], tok.ids[stag]]], device=self.device)
+        residues = [int(i) for i in tok.encode_residues(prompt.upper())] if prompt else []
+        start = torch.tensor([[tok.ids[ctag], tok.ids[stag], *residues]], device=self.device)
         seqs: list[str] = []
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(seed)
             while len(seqs) < num:
                 out = self.model.generate(
-                    start.repeat(min(batch_size, 2 * (num - len(seqs))), 1),
+                    start.repeat(min(batch_size, num - len(seqs)), 1),  # exactly what is still missing: timed fairly
                     max_length=GENERATION_WINDOW,
                     pad_token_id=tok.pad_token_id,
                     eos_token_id=tok.cls_token_id,
@@ -534,8 +539,9 @@ def iglm_generate(
     temperature: float = 1.0,
     seed: int = 0,
     model_name: str = "IgLM",
+    prompt: str = "",
 ) -> IgLMSamples:
-    """Unconditional IgLM generation, the baseline the antibody benchmark compares against."""
+    """IgLM generation (optionally from a residue ``prompt``), the baseline the antibody benchmark compares against."""
     return load_iglm(model_name).generate(
-        num, chain=chain, species=species, top_p=top_p, temperature=temperature, seed=seed
+        num, chain=chain, species=species, top_p=top_p, temperature=temperature, seed=seed, prompt=prompt
     )
