@@ -104,3 +104,29 @@ def test_fold_antibodies_numbers_pairs_and_explains(igfold: IgFold) -> None:
     summary = prmsd_summary([f.mean_prmsd for f in folds], n_boot=200)
     assert summary["n"] == 2 and summary["share_below_1A"] == 1.0
     assert summary["ci95"][0] <= summary["mean"] <= summary["ci95"][1]
+
+
+def test_command_line_writes_a_pdb_per_design_and_reasons(igfold: IgFold, tmp_path, capsys) -> None:
+    import shutil
+
+    import pandas as pd
+
+    from protein_didi.fold.antibody import main, mean_prmsd
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(igfold.cache.path, out / "fold_cache.sqlite")  # the heavy chain is folded already: no refolding
+    fasta = tmp_path / "d.fasta"
+    fasta.write_text(f">ab/1 heavy chain\n{HEAVY}\n>not_ab\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n")
+    assert main(["--fasta", str(fasta), "--out", str(out), "--models", "1", "--device", "cpu"]) == 0
+    table = pd.read_csv(out / "prmsd.csv").set_index("id")
+    assert table.at["ab/1", "pdb"] == "ab_1.pdb" and (out / "ab_1.pdb").read_text().startswith("ATOM")
+    assert table.at["ab/1", "mean_prmsd"] < 0.6 and table.at["ab/1", "worst_cdr"] == "H3"
+    assert table.at["not_ab", "reason"] == NOT_ANTIBODY and not (out / "not_ab.pdb").exists()
+    printed = capsys.readouterr().out
+    assert "1 of 2 chains folded" in printed and f"not_ab: {NOT_ANTIBODY}" in printed
+    (tmp_path / "empty.fasta").write_text("")
+    assert main(["--fasta", str(tmp_path / "empty.fasta"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    values = mean_prmsd([HEAVY, "MKT"], cache_path=out / "fold_cache.sqlite", num_models=1, device="cpu")
+    assert values[0] == pytest.approx(table.at["ab/1", "mean_prmsd"]) and np.isnan(values[1])
