@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     abl.add_argument("--no-score-decompose", action="store_true", help="one-jump student from all-[MASK]")
     abl.add_argument("--no-coupled-time", action="store_true", help="draw D's corruption time independently")
     abl.add_argument("--no-regularization", action="store_true", help="drop the KL and entropy terms")
+    abl.add_argument(
+        "--path-samples",
+        type=int,
+        default=None,
+        help="score the student's trajectory on its first step plus this many later steps, importance-weighted "
+        "(unbiased, noisier; default: every step, as the paper)",
+    )
     return p
 
 
@@ -148,7 +155,7 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
         entropy_weight=0.0 if args.no_regularization else args.entropy_weight,
         time_dist=args.time_dist, omega=args.omega, grouped_norm=not args.no_grouped_norm,
         score_decompose=not args.no_score_decompose, coupled_time=not args.no_coupled_time,
-        disc_head_only=args.disc_head_only,
+        disc_head_only=args.disc_head_only, path_samples=args.path_samples,
     )  # fmt: skip
 
 

@@ -345,3 +345,37 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_model, tmp_path, monkeypa
     with pytest.raises(TrainingDiverged, match="d_loss became non-finite at step 3"):
         run_training(trainer, tmp_path, 6, checkpoint_every=2, show_progress=False)
     assert torch.load(tmp_path / "train_state.pt", weights_only=False)["step"] == 2
+
+
+def test_path_subsampling_is_an_unbiased_estimate_of_the_full_trajectory_score():
+    """E[Σ_{i∈S} w_i v_i] = Σ_i v_i; step 0 (z_1, read by KL/entropy) is always kept; None scores every step."""
+    from protein_didi.core.didi import path_steps
+
+    gen = torch.Generator().manual_seed(0)
+    assert path_steps(7, None, gen) == (list(range(7)), [1.0] * 7)
+    assert path_steps(3, 2, gen) == ([0, 1, 2], [1.0] * 3)  # nothing to leave out
+    draws = 20_000
+    expected_weight = torch.zeros(7, dtype=torch.float64)  # E[w_i · 1(i ∈ S)] must be 1 for every step i
+    for _ in range(draws):
+        steps, weights = path_steps(7, 2, gen)
+        assert steps[0] == 0 and len(steps) == 3 and len(set(steps)) == 3
+        for i, w in zip(steps, weights, strict=True):
+            expected_weight[i] += w / draws
+    assert abs(expected_weight[0] - 1.0) < 1e-9  # always scored
+    assert torch.allclose(expected_weight, torch.ones(7, dtype=torch.float64), atol=0.05), expected_weight
+
+
+def test_teacher_at_all_masked_prompt_is_cached_per_prompt(tiny_model):
+    """The cached p_θ(x | z_1) equals the teacher's forward, and different prompts never share an entry."""
+    from protein_didi.core.didi import DidiTrainer
+    from protein_didi.core.sampler import without_suppressed
+    from protein_didi.protein.alphabet import ALPHABET
+
+    trainer = DidiTrainer.__new__(DidiTrainer)
+    trainer.teacher, trainer._z1_cache = tiny_model, {}
+    trainer.prompts = type("P", (), {"suppress": ALPHABET.nonstandard_ids})()
+    for length in (10, 14, 10):
+        z1 = ALPHABET.masked_template([length, length])
+        want = without_suppressed(tiny_model(z1, torch.ones(2)), ALPHABET.nonstandard_ids)
+        assert torch.allclose(trainer._teacher_at_z1(z1), want)
+    assert len(trainer._z1_cache) == 2

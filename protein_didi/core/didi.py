@@ -55,6 +55,8 @@ class DidiConfig(DistillConfig):
     coupled_time: bool = True
     # not in the paper: train D's head on the frozen teacher's features (see core/discriminator.py)
     disc_head_only: bool = False
+    # not in the paper: score the trajectory on a random subset of its intermediate steps (see path_steps)
+    path_samples: int | None = None
     norm_eps: float = 1e-6
 
     def time_sampler(self) -> TimeSampler:
@@ -69,6 +71,22 @@ def normalize_rewards(rewards: torch.Tensor, group_size: int, eps: float = 1e-6)
     mu = g.mean(dim=1, keepdim=True)
     sigma = g.std(dim=1, unbiased=False, keepdim=True)
     return ((g - mu) / (sigma + eps)).view(-1)
+
+
+def path_steps(num_steps: int, samples: int | None, generator: torch.Generator) -> tuple[list[int], list[float]]:
+    """Which roll-out steps the score ∇log P_ν(z_τ | m) is computed on, and their weights.
+
+    Deliberate deviation (off by default, ``samples=None``): the paper scores every step of the student's
+    trajectory, a gradient pass over all k + 1 states that is ~70 % of an iteration on a CPU. Keeping step 0
+    (z_1, where the KL and entropy terms also read the student) and ``samples`` of the k − 1 later steps drawn
+    without replacement, each weighted (k − 1)/samples, is an unbiased estimate of the same sum, with more variance.
+    """
+    if samples is None or num_steps - 1 <= samples:
+        return list(range(num_steps)), [1.0] * num_steps
+    if samples < 1:
+        raise ValueError(f"path samples must be ≥ 1, got {samples}")
+    later = (torch.randperm(num_steps - 1, generator=generator)[:samples] + 1).sort().values.tolist()
+    return [0, *later], [1.0] + [(num_steps - 1) / samples] * samples
 
 
 def forward_kl_and_entropy(
@@ -92,6 +110,7 @@ class DidiTrainer(DistillTrainer):
         super().__init__(*args, **kwargs)
         self.disc: Discriminator = self.aux
         self.times = self.cfg.time_sampler()
+        self._z1_cache: dict[tuple[tuple[int, ...], bytes], torch.Tensor] = {}
 
     def build_aux(self) -> Discriminator:
         if self.cfg.disc_head_only:
@@ -127,7 +146,8 @@ class DidiTrainer(DistillTrainer):
         tau_d = tau if cfg.coupled_time else self.times.sample(self.group, cpu_gen, self.device)
         z_student = corrupt(x, tau_d, self.schedule, mask_id, generated, gen)
         z_teacher = corrupt(x_teacher, tau_d, self.schedule, mask_id, generated, gen)
-        return Play(z1, generated, tau, tau_traj, roll, x, tau_d, z_student, z_teacher)
+        steps, weights = path_steps(len(roll.states), cfg.path_samples, cpu_gen)
+        return Play(z1, generated, tau, tau_traj, roll, x, tau_d, z_student, z_teacher, steps, weights)
 
     def _student_loss(self, play: Play, reward: torch.Tensor, out: dict[str, list[float]]) -> torch.Tensor:
         """Eq. 5 + 9 for one group: ω/π · R̃ · ∇(log P_ν(z_τ | m) + log p_ν(x | z_τ)), plus KL and entropy."""
@@ -136,14 +156,16 @@ class DidiTrainer(DistillTrainer):
         shaped = shaped.clamp(-cfg.reward_clip, cfg.reward_clip)
         weight = self.times.weights(play.tau_d, self.schedule)
 
-        states, times = [*roll.states, roll.z_tau], [*roll.times, play.tau_traj]
+        nxt, rev = roll.next_states(), roll.revealed
+        states = [roll.states[i] for i in play.steps] + [roll.z_tau]
+        times = [roll.times[i] for i in play.steps] + [play.tau_traj]
         log_p = self.student_ddp(torch.cat(states), torch.cat(times)).view(len(states), *play.z1.shape, -1)
         # the roll-out drew tokens with suppressed ones renormalised away: score under that same distribution
         log_p = without_suppressed(log_p, suppress)
         # score per generated position, so lengths weigh equally
         path_lp = sum(
-            (lp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) * rev).sum(-1)
-            for lp, nxt, rev in zip(log_p[:-1], roll.next_states(), roll.revealed, strict=True)
+            w * (lp.gather(-1, nxt[i].unsqueeze(-1)).squeeze(-1) * rev[i]).sum(-1)
+            for lp, i, w in zip(log_p[:-1], play.steps, play.weights, strict=True)
         )
         final_mask = (roll.z_tau == mask_id) & play.generated
         final_lp = (log_p[-1].gather(-1, play.x.unsqueeze(-1)).squeeze(-1) * final_mask).sum(-1)
@@ -152,13 +174,23 @@ class DidiTrainer(DistillTrainer):
 
         # regularisers at both decomposition steps: z_1 (all masked) and z_τ
         with torch.no_grad():
-            t_reg = torch.cat([torch.ones_like(play.tau), play.tau_traj])
-            log_p_teacher = without_suppressed(self.teacher(torch.cat([play.z1, roll.z_tau]), t_reg), suppress)
+            teacher_z1 = self._teacher_at_z1(play.z1)
+            log_p_teacher = torch.cat(
+                [teacher_z1, without_suppressed(self.teacher(roll.z_tau, play.tau_traj), suppress)]
+            )
         reg_where = torch.cat([play.z1 == mask_id, roll.z_tau == mask_id]) & play.generated.repeat(2, 1)
         kl, entropy = forward_kl_and_entropy(log_p_teacher, torch.cat([log_p[0], log_p[-1]]), reg_where)
         for name, value in (("pg_loss", pg_loss), ("kl", kl), ("entropy", entropy)):
             out[name].append(value.item())
         return pg_loss + cfg.kl_weight * kl - cfg.entropy_weight * entropy
+
+    def _teacher_at_z1(self, z1: torch.Tensor) -> torch.Tensor:
+        """p_θ(x | z_1) for an all-masked prompt: the same for every iteration with this prompt, so computed once."""
+        key = (tuple(z1.shape), z1.cpu().numpy().tobytes())
+        if key not in self._z1_cache:
+            t1 = torch.ones(z1.shape[0], device=z1.device)
+            self._z1_cache[key] = without_suppressed(self.teacher(z1, t1), self.prompts.suppress)
+        return self._z1_cache[key]
 
     def train_step(self, step: int) -> dict[str, float]:
         cfg, mask_id = self.cfg, self.teacher.mask_id
@@ -220,3 +252,5 @@ class Play:
     tau_d: torch.Tensor
     z_student: torch.Tensor
     z_teacher: torch.Tensor
+    steps: list[int]  # roll-out steps the score is computed on (all, unless path_samples)
+    weights: list[float]
