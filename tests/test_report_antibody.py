@@ -12,6 +12,7 @@ from protein_didi import report
 from protein_didi.protein.fasta import read_fasta
 from protein_didi.report.defaults import SHIPPED_REFERENCE
 from protein_didi.report.metrics import Options
+from protein_didi.report.metrics.antibody import AntibodyMetrics
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("anarci") is None or shutil.which("hmmscan") is None,
@@ -36,7 +37,7 @@ def _proteins(n: int = 6) -> list[tuple[str, str]]:
 def _evaluate(records: list[tuple[str, str]], antibody: bool | None, **options: object) -> report.Evaluation:
     gen = [report.SequenceSet("mine", "generated", records)]
     refs = report.reference_sets(gen, _proteins(20), COMP, seed=0)
-    return report.evaluate(gen + refs, COMP, Options(**(OPTIONS | options), antibody=antibody, iglm_rival=False))
+    return report.evaluate(gen + refs, COMP, Options(**({"iglm_rival": False} | OPTIONS | options), antibody=antibody))
 
 
 def _planted(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -182,3 +183,26 @@ def test_antibody_flags() -> None:
     assert parse(["--out", "x", "--no-antibody"]).antibody is False
     with pytest.raises(SystemExit):
         parse(["--out", "x", "--antibody", "--no-antibody"])
+
+
+def test_iglm_rival_row_or_the_reason_it_is_missing(monkeypatch) -> None:
+    from protein_didi.eval import iglm_judge
+    from protein_didi.report import sets
+
+    monkeypatch.setattr(iglm_judge, "iglm_available", lambda: False)
+    ev = _evaluate(_antibodies(4), antibody=None, iglm_rival=True)
+    assert "rival" not in set(ev.summary["kind"])
+    assert any(n.startswith("no IgLM rival row: the iglm package is not installed") for n in ev.notes)
+    # with IgLM present the row is IgLM's own samples, scored like every antibody row (a stand-in sampler here)
+    monkeypatch.setattr(iglm_judge, "iglm_available", lambda: True)
+    samples = [s for _, s in _antibodies(8)[4:]]
+    monkeypatch.setattr(
+        iglm_judge, "iglm_generate", lambda n, **kw: iglm_judge.IgLMSamples(samples[:n], 0.0, "[HEAVY]", "[HUMAN]")
+    )
+    no_nll = lambda self, sc: sc.metrics.__setitem__("ab_iglm_nll", float("nan"))  # noqa: E731 (no IgLM to score)
+    monkeypatch.setattr(AntibodyMetrics, "_score_iglm", no_nll)
+    ev = _evaluate(_antibodies(4), antibody=None, iglm_rival=True)
+    rival = ev.summary[ev.summary["kind"] == "rival"]
+    assert list(rival["set"]) == ["IgLM (heavy, human)"] and rival["ab_numbered_fraction"].iloc[0] == 1
+    assert rival["lb_free_all"].notna().all() and rival["rg_identity_FR2"].notna().all()
+    assert sets.RIVAL_KIND == "rival" and "rival (IgLM)" in report.render_html(ev, "t", {})
