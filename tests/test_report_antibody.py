@@ -80,7 +80,16 @@ def test_antibody_inputs_read_against_natural_antibodies(tmp_path) -> None:
     from protein_didi.protein.fasta import write_fasta
 
     train = write_fasta(tmp_path / "train.fasta", _proteins(30))
-    ev = _evaluate(_antibodies(6), antibody=None, cluster=True, train_fasta=str(train), judge=True)
+    only = _evaluate(_antibodies(4), antibody=None)
+    assert set(only.summary["kind"]) == {"generated", "natural antibody"}  # nothing is compared with UniProt rows
+    assert any(n.startswith("natural and random protein reference rows left out") for n in only.notes)
+    gen = [
+        report.SequenceSet("mine", "generated", _antibodies(6)),
+        report.SequenceSet("prot", "generated", _proteins(4)),
+    ]
+    sets = gen + report.reference_sets(gen, _proteins(20), COMP, seed=0)
+    options = Options(**OPTIONS | {"cluster": True, "train_fasta": str(train), "judge": True}, iglm_rival=False)
+    ev = report.evaluate(sets, COMP, options)
     refs = ev.summary[ev.summary["kind"] == "natural antibody"].set_index("set")
     assert len(refs) == 2 and (refs["n"] == 6).all()
     heavy = next(label for label in refs.index if label.startswith("natural antibodies (heavy"))
@@ -100,7 +109,7 @@ def test_antibody_inputs_read_against_natural_antibodies(tmp_path) -> None:
     assert ev.summary.set_index("set").loc[["natural", "random"], "judge_nll"].notna().all()
     assert any(n.startswith("judge NLL not computed for antibody sets") for n in ev.notes)
     assert pd.isna(mine["num_clusters"]) and pd.isna(mine["novelty_hits"])
-    assert ev.summary.set_index("set").loc["natural", "num_clusters"] >= 1  # proteins still clustered
+    assert ev.summary.set_index("set").loc[["natural", "prot"], "num_clusters"].ge(1).all()  # proteins still are
     assert any(n.startswith("clusters not computed for antibody sets") for n in ev.notes)
     assert any(n.startswith("novelty not computed for antibody sets") for n in ev.notes)
     page = report.render_html(ev, "t", {})

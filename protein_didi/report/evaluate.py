@@ -16,7 +16,7 @@ import pandas as pd
 
 from protein_didi.report.metrics import FAMILIES, MetricFamily, Options, Scoring
 from protein_didi.report.metrics.antibody import antibody_references, choose_antibody_sets
-from protein_didi.report.sets import SequenceSet
+from protein_didi.report.sets import REFERENCE_KINDS, SequenceSet
 
 
 @dataclass
@@ -67,13 +67,20 @@ def evaluate(
 
     Antibody inputs get natural-antibody reference rows (and IgLM's samples as a
     rival row where installed) before any family runs, so every metric of theirs
-    reads against antibodies rather than UniProt proteins.
+    reads against antibodies rather than UniProt proteins. When every input is
+    antibodies the protein reference rows are dropped (nothing is compared with them).
     """
     sets, notes = list(sets), []
     antibody = choose_antibody_sets(sets, options, notes)
     antibody_composition = None
     if antibody:
         extra, antibody_composition = antibody_references(sets, antibody, options, notes)
+        if all(s.label in antibody for s in sets if s.kind == "generated"):
+            sets = [s for s in sets if s.kind not in REFERENCE_KINDS]
+            notes.append(
+                "natural and random protein reference rows left out: every input set is antibodies, read against "
+                "the natural antibody rows"
+            )
         sets += extra
         antibody |= {s.label for s in extra}
     sc = Scoring(sets, sequence_frame(sets), reference_composition, options, notes=notes,
