@@ -130,3 +130,20 @@ def test_command_line_writes_a_pdb_per_design_and_reasons(igfold: IgFold, tmp_pa
     assert capsys.readouterr().err.count("\n") == 1
     values = mean_prmsd([HEAVY, "MKT"], cache_path=out / "fold_cache.sqlite", num_models=1, device="cpu")
     assert values[0] == pytest.approx(table.at["ab/1", "mean_prmsd"]) and np.isnan(values[1])
+
+
+def test_the_fan_out_serves_igfold_too(igfold: IgFold, natural_and_shuffled: list, monkeypatch) -> None:
+    """A worker pool for IgFold keys the cache like IgFold itself, validates chains its way and reuses the folds."""
+    from protein_didi.fold.fanout import FoldPool, FoldSpec, shard_sequences
+
+    monkeypatch.setenv("PROTEIN_DIDI_IGFOLD_MODELS", "1")
+    pool = FoldPool(FoldSpec(backend="igfold"), ["cpu", "cpu"], igfold.cache.path, threads=1)
+    assert pool.model_id == igfold.model_id and pool.max_batch_residues == 1
+    (again,) = pool.fold([f"h:{HEAVY.lower()}"])  # cached: no worker is spawned
+    assert pool.calls == 0 and again.score == "prmsd"
+    np.testing.assert_array_equal(again.per_residue, natural_and_shuffled[0].per_residue)
+    with pytest.raises(ValueError, match="chain 'K' is not H or L"):
+        pool.fold([f"K:{HEAVY}"])
+    units = [f"H:{HEAVY}", f"L:{LIGHT}", f"H:{HEAVY};L:{LIGHT}"]
+    parts = [shard_sequences(units, i, 2, igfold.validate) for i in range(2)]
+    assert sorted(parts[0] + parts[1]) == sorted(units)
