@@ -83,6 +83,7 @@ def test_antibody_inputs_read_against_natural_antibodies(tmp_path) -> None:
     only = _evaluate(_antibodies(4), antibody=None)
     assert set(only.summary["kind"]) == {"generated", "natural antibody"}  # nothing is compared with UniProt rows
     assert any(n.startswith("natural and random protein reference rows left out") for n in only.notes)
+    assert "<h3>Diversity" in (page := report.render_html(only, "t", {})) and "not computed for antibody sets" in page
     gen = [
         report.SequenceSet("mine", "generated", _antibodies(6)),
         report.SequenceSet("prot", "generated", _proteins(4)),
@@ -113,7 +114,9 @@ def test_antibody_inputs_read_against_natural_antibodies(tmp_path) -> None:
     assert any(n.startswith("clusters not computed for antibody sets") for n in ev.notes)
     assert any(n.startswith("novelty not computed for antibody sets") for n in ev.notes)
     page = report.render_html(ev, "t", {})
-    assert page.count("natural antibody ref.") >= 8  # quality, diversity, antibody, liability, region tables
+    assert page.count("natural antibody ref.") >= 8  # quality, antibody, liability and region tables (2 rows each)
+    diversity = page.split("<h3>Diversity", 1)[1].split('<p class="hint">', 1)[0]
+    assert ">prot<" in diversity and ">mine<" not in diversity  # blank antibody rows would read as "no hit"
     assert "Amino-acid composition of antibody sets vs natural antibodies" in page
 
 

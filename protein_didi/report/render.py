@@ -7,6 +7,7 @@ person: units in headers, "no hit" / "not computed" / a reason instead of
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,13 @@ def render_html(ev: Evaluation, title: str, context: dict[str, str]) -> str:
     if ev.notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in ev.notes) + "</ul>")
     parts.append("<h2>Summary</h2>" + summary_table(ev, "quality"))
-    parts.append("<h3>Diversity (MMseqs2 easy-cluster, as Table 13) and novelty</h3>" + summary_table(ev, "diversity"))
+    proteins = dataclasses.replace(ev, summary=ev.summary[~ev.summary["set"].isin(ev.antibody_sets)])
+    heading = "<h3>Diversity (MMseqs2 easy-cluster, as Table 13) and novelty</h3>"
+    if len(proteins.summary):  # antibody rows have neither (see notes); their diversity is in the antibody table
+        parts.append(heading + summary_table(proteins, "diversity"))
+    else:
+        parts.append(heading + '<p class="hint">not computed for antibody sets (see notes): their diversity is '
+                     "CDR-H3 uniqueness and pairwise identity in the antibody table.</p>")  # fmt: skip
     hints = [
         "natural ref. = held-out natural proteins from the reference at the same lengths; random ref. = residues "
         "drawn i.i.d. from the reference composition at the same lengths."
