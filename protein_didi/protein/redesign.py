@@ -226,7 +226,6 @@ class FilteredDesigns:
     refused: dict[str, int]  # liability class → refused designs that carried it (a design may carry several)
     refused_designs: int
     classes: tuple[str, ...]
-    found: list[list[Liability]] = field(default_factory=list)  # per kept design: every liability in its CDRs
 
     def summary(self) -> str:
         """One line: kept of asked, drawn, refused by class, and a shortfall if any."""
@@ -311,6 +310,4 @@ def redesign_free_of(
             elif len(kept) < num:
                 kept.append((seq, lens))
         round_ += 1
-    found_all = [design_liabilities(plan, seq, lens) for seq, lens in kept]
-    return FilteredDesigns(plan.parent_id, _records(plan, kept), num, drawn, refused, refused_designs, classes,
-                           found_all)  # fmt: skip
+    return FilteredDesigns(plan.parent_id, _records(plan, kept), num, drawn, refused, refused_designs, classes)
