@@ -17,6 +17,7 @@ import test_browser
 from test_browser import WAIT, _button, _pixels, _wait, driver  # noqa: F401 (driver is a fixture)
 
 pytest.importorskip("igfold")
+pytestmark = test_browser.pytestmark  # slow; skipped without chromium and chromedriver
 
 
 @pytest.fixture(scope="module")
