@@ -342,8 +342,9 @@ def structure_figure(ev: Any, references: pd.DataFrame) -> str:
     width = 0.8 / max(len(sets), 1)
     for k, lab in enumerate(sets):
         idx = m.index[m["set"] == lab]
-        means = [np.nanmean([folds[int(i)].cdr_prmsd.get(c, np.nan) for i in idx if int(i) in folds] or [np.nan])
-                 for c in cdrs]  # fmt: skip
+        values = [[folds[int(i)].cdr_prmsd[c] for i in idx if c in getattr(folds.get(int(i)), "cdr_prmsd", {})]
+                  for c in cdrs]  # fmt: skip
+        means = [float(np.mean(v)) if v else np.nan for v in values]
         bx.bar(np.arange(len(cdrs)) + k * width - 0.4 + width / 2, means, width, label=textwrap_label(lab))
     bx.set_xticks(range(len(cdrs)), cdrs)
     bx.set_ylabel("mean pRMSD of the CDR (Å)")
