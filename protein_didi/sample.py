@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         return emit(records, args.out)
     try:
+        if args.liabilities is not None:
+            raise ValueError(
+                "--liabilities filters CDR redesigns; add --parent SEQ_OR_FASTA --redesign CDR, or drop it"
+            )
         motif = Motif.parse(args.motif, args.prefix)
         # every argument is checked before the model loads or any progress is drawn (--nfe: the default's too)
         check_sampling(args, args.length, motif)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from protein_didi.protein.alphabet import InvalidSequenceError
+from protein_didi.protein.generate import recommended_sampling
 from protein_didi.protein.pretrained import LoadedModel
 from protein_ui.common import (
-    DEFAULT_NFE,
     DEFAULT_NUM,
     MAX_NFE,
     MAX_NUM,
@@ -49,22 +49,35 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
         if trained and isinstance(longest, (int, float)) and longest > int(trained):
             st.caption(f"'{label}' was trained on proteins of ≤ {trained} residues; longer ones may be poor.")
     with c2:
-        nfe = st.number_input("NFE (sampling steps)", value=DEFAULT_NFE, step=1, key="gen_nfe")
+        own = recommended_sampling(loaded.info, loaded.role)  # the model's stored settings, else role defaults
+        nfe = st.number_input("NFE (sampling steps)", value=int(own["nfe"]), step=1, key="gen_nfe")
         has_disc = loaded.has_discriminator
         if not has_disc and st.session_state.get("gen_sampler") == "rgas":
             st.session_state["gen_sampler"] = "ancestral"  # the previous model had a discriminator, this one not
+        choices = ["ancestral", "confidence", *(["rgas"] if has_disc else [])]
         sampler = st.radio(
             "Sampler",
-            ["ancestral", "rgas"],
+            choices,
+            index=choices.index(own["sampler"]) if own["sampler"] in choices else 0,
             horizontal=True,
             key="gen_sampler",
-            disabled=not has_disc,
-            format_func=lambda s: "ancestral" if s == "ancestral" else "RGAS (reward-guided)",
-            help="RGAS needs a distilled student with a discriminator.",
+            format_func=lambda s: {"rgas": "RGAS (reward-guided)", "confidence": "confidence-ordered"}.get(s, s),
+            help="ancestral: random reveal order; confidence: the most confident positions first; "
+            "RGAS needs a distilled student with a discriminator.",
         )
         if not has_disc:
             st.caption(f"RGAS is off: model '{label}' has no discriminator (only distilled students do).")
-        temperature = st.slider("Temperature", 0.1, 2.0, 1.0, 0.05, key="gen_temperature")
+        temperature = st.slider("Temperature", 0.1, 2.0, float(own["temperature"]), 0.05, key="gen_temperature")
+        order_temperature = st.slider(
+            "Order temperature τ (confidence sampler)",
+            0.0,
+            4.0,
+            min(float(own["order_temperature"]), 4.0),
+            0.05,
+            key="gen_order_temperature",
+            disabled=sampler != "confidence",
+            help="0 = always reveal the most confident positions first; larger = closer to random order",
+        )
         seed = st.number_input("Seed", value=0, step=1, key="gen_seed")
     with c3:
         fix = st.checkbox("Fix residues (prefix / motif)", key="gen_fix")
@@ -83,12 +96,13 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
             num=_int(num, "number of sequences", 1, MAX_NUM, errors),
             length=parse_length(mode, a, b, errors),
             nfe=_int(nfe, "NFE", 1, MAX_NFE, errors),
-            sampler=sampler if has_disc else "ancestral",
+            sampler=sampler if sampler != "rgas" or has_disc else "ancestral",
             temperature=float(temperature),
             top_p=float(top_p),
             seed=_int(seed, "seed", 0, 2**32 - 1, errors),
             batch_size=_int(batch_size, "batch size", 1, MAX_NUM, errors),
             motif=parse_motif(fix, prefix, spec, errors),
+            order_temperature=float(order_temperature),
         )
         if not errors:
             check_budget(settings, loaded, errors)
@@ -112,7 +126,8 @@ def results_section(run: Run) -> None:
     s = run.settings
     st.subheader(f"Results: {len(run.seqs)} sequences from {run.model}")
     st.caption(
-        f"NFE {s.nfe} · {s.sampler} · temperature {s.temperature:g} · top-p {s.top_p:g} · seed {s.seed} · "
+        f"NFE {s.nfe} · {s.sampler}{f' τ={s.order_temperature:g}' if s.sampler == 'confidence' else ''} · "
+        f"temperature {s.temperature:g} · top-p {s.top_p:g} · seed {s.seed} · "
         f"{run.seconds:.2f} s total"
     )
     show_summary(run)

@@ -40,6 +40,7 @@ class Settings:
     seed: int
     batch_size: int
     motif: Motif | None = None
+    order_temperature: float = 0.0  # confidence sampler: 0 greedy … inf random order
 
     def longest(self, loaded: LoadedModel) -> int:
         if isinstance(self.length, tuple):
@@ -160,6 +161,7 @@ def run_model(loaded: LoadedModel, settings: Settings, label: str) -> tuple[list
         settings.motif,
         settings.batch_size,
         progress,
+        order_temperature=settings.order_temperature,
     )
     seconds = time.perf_counter() - start
     bar.progress(1.0, text=f"{label}: {len(seqs)} sequences in {seconds:.2f} s")

@@ -1,0 +1,66 @@
+"""A model's stored sampler settings are what ``sample`` uses when no flag is given; flags override them."""
+
+import pytest
+
+import protein_didi.sample as sample_cli
+from protein_didi.core.schedule import LogLinearSchedule
+from protein_didi.protein.generate import recommended_sampling
+from protein_didi.protein.pretrained import save_model
+
+
+def test_recommended_sampling_reads_the_checkpoint_and_falls_back_to_role_defaults():
+    assert recommended_sampling({}, "student-didi")["nfe"] == 8
+    assert recommended_sampling({}, "teacher") == {
+        "nfe": 64, "sampler": "ancestral", "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0
+    }  # fmt: skip
+    stored = {"sampling": {"sampler": "confidence", "order_temperature": 0.5, "nfe": 8, "chosen_on": "validation"}}
+    got = recommended_sampling(stored, "student-didi")
+    assert (got["sampler"], got["order_temperature"], got["temperature"]) == ("confidence", 0.5, 1.0)
+    with pytest.raises(ValueError, match="unknown keys"):
+        recommended_sampling({"sampling": {"order_temp": 1}}, "student-didi")
+
+
+@pytest.fixture
+def stored_model(tmp_path, tiny_model):
+    info = {"sampling": {"sampler": "confidence", "order_temperature": 0.7, "temperature": 0.9, "nfe": 3}}
+    return save_model(tmp_path / "m", tiny_model, LogLinearSchedule(), "student-didi", info)
+
+
+def run_sample(monkeypatch, argv):
+    calls = []
+
+    def fake_generate(loaded, num, length, nfe, sampler, temperature, top_p, *args, **kwargs):
+        calls.append(dict(nfe=nfe, sampler=sampler, temperature=temperature, top_p=top_p, **kwargs))
+        return ["ACDE"] * num
+
+    monkeypatch.setattr(sample_cli, "generate", fake_generate)
+    assert sample_cli.main(argv) == 0
+    return calls[0]
+
+
+def test_sample_uses_the_models_stored_settings_and_flags_override(monkeypatch, stored_model, capsys):
+    base = ["--model", str(stored_model), "--num", "2", "--length", "12"]
+    got = run_sample(monkeypatch, base)
+    assert (got["sampler"], got["order_temperature"], got["temperature"], got["nfe"]) == ("confidence", 0.7, 0.9, 3)
+    got = run_sample(monkeypatch, [*base, "--sampler", "ancestral", "--nfe", "5", "--temperature", "1.0"])
+    assert (got["sampler"], got["nfe"], got["temperature"]) == ("ancestral", 5, 1.0)
+    got = run_sample(monkeypatch, [*base, "--order-temperature", "0"])
+    assert (got["sampler"], got["order_temperature"]) == ("confidence", 0.0)
+
+
+def test_confidence_sampling_end_to_end_keeps_a_prefix(stored_model, capsys):
+    argv = ["--model", str(stored_model), "--num", "3", "--length", "15", "--prefix", "MKT", "--seed", "1"]
+    assert sample_cli.main(argv) == 0
+    seqs = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(">")]
+    assert len(seqs) == 3 and all(len(s) == 15 and s.startswith("MKT") for s in seqs)
+
+
+def test_bad_order_temperature_is_one_line(stored_model, capsys):
+    assert sample_cli.main(["--model", str(stored_model), "--order-temperature", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: order temperature must be ≥ 0")
+
+
+def test_liability_filter_without_redesign_is_refused(stored_model, capsys):
+    assert sample_cli.main(["--model", str(stored_model), "--liabilities", "all"]) == 2
+    assert "--liabilities filters CDR redesigns" in capsys.readouterr().err
