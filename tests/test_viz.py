@@ -42,7 +42,8 @@ def tiny_fold() -> object:
     """A structure from the random-weight tiny ESMFold (meaningless pLDDT, real PDB writing path)."""
     import torch
 
-    from protein_didi.eval.fold import Folder, tiny_esmfold
+    from protein_didi.fold.esmfold import Folder
+    from protein_didi.fold.testing import tiny_esmfold
 
     torch.manual_seed(0)
     return Folder.from_model(tiny_esmfold(seed=0), device="cpu").fold(["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"])[0]
