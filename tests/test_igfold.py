@@ -83,9 +83,10 @@ def test_bad_chains_get_one_line_errors(igfold: IgFold) -> None:
 
 def test_fold_antibodies_numbers_pairs_and_explains(igfold: IgFold) -> None:
     pytest.importorskip("anarci")
-    seqs = [HEAVY, LIGHT, "MKTAYIAKQRQISFVKSHFSRQLEERLG", HEAVY + "KSTKGPSVFPLAP" * 40]
-    folds = fold_antibodies(seqs, ["tz|H", "tz|L", "other", "long"], igfold)
-    heavy, light, other, long = folds
+    seqs = [HEAVY, LIGHT, "MKTAYIAKQRQISFVKSHFSRQLEERLG", HEAVY + "KSTKGPSVFPLAP" * 40, HEAVY[:30] + "B" + HEAVY[31:]]
+    folds = fold_antibodies(seqs, ["tz|H", "tz|L", "other", "long", "odd"], igfold)
+    heavy, light, other, long, odd = folds
+    assert odd.reason == "has 'B' at position 31; IgFold takes the 20 standard amino acids only"
     assert (heavy.chain, light.chain) == ("H", "L") and heavy.paired_with == 1 and light.paired_with == 0
     assert heavy.pdb == light.pdb
     atoms = PDBFile.read(io.StringIO(heavy.pdb)).get_structure(model=1)

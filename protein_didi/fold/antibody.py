@@ -106,7 +106,7 @@ def fold_antibodies(
     for i, s in enumerate(seqs):
         num = numbering.get(i)
         if num is None or not num.numbered:
-            out[i].reason = NOT_ANTIBODY if s else "empty sequence"
+            out[i].reason = (check_chain(s) if num is None else None) or NOT_ANTIBODY
             continue
         out[i].chain = num.chain_class
         out[i].cdr_spans = {f"{num.chain_class}{k}": num.regions[f"CDR{k}"] for k in (1, 2, 3)}
