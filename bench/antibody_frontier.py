@@ -109,7 +109,8 @@ def make_set(point: Point, models: dict[str, LoadedModel], num: int, length: int
 
 def cached(folder: Path, label: str, make: Callable[[], list[str]]) -> list[str]:
     """Sequences of set ``label``, generated once and kept as FASTA so an interrupted run resumes."""
-    fasta = folder / (label.replace(" ", "_").replace("=", "").replace("τ", "tau") + ".fasta")
+    name = label.replace(" ", "_").replace("=", "").replace("τ", "tau").replace("/", "_")
+    fasta = folder / f"{name}.fasta"
     if fasta.exists():
         return [s for _, s in read_fasta(fasta)]
     seqs = make()

@@ -240,6 +240,10 @@ def test_iglm_infill_and_generation_are_seeded_and_keep_flanks(judge, naturals):
         judge.generate(1, chain="X")
     batched = judge.generate(5, chain="H", seed=1, batch_size=3)  # batches of 3: the count and seed still hold
     assert batched.sequences == judge.generate(5, chain="H", seed=1, batch_size=3).sequences
+    prompted = judge.generate(3, chain="H", seed=2, prompt="EVQ")  # as IgLM's CLI --prompt_sequence
+    assert len(prompted.sequences) == 3 and all(s.startswith("EVQ") for s in prompted.sequences)
+    with pytest.raises(AntibodyError, match="IgLM scores only the 20 amino acids"):
+        judge.generate(1, chain="H", prompt="EV1")
     assert len(set(batched.sequences)) == 5 and all(set(x) <= set("ACDEFGHIKLMNPQRSTVWY") for x in batched.sequences)
     assert all(len(x) > 80 for x in batched.sequences)
 

@@ -215,6 +215,6 @@ def test_iglm_rival_row_or_the_reason_it_is_missing(monkeypatch) -> None:
     monkeypatch.setattr(AntibodyMetrics, "_score_iglm", no_nll)
     ev = _evaluate(_antibodies(4), antibody=None, iglm_rival=True)
     rival = ev.summary[ev.summary["kind"] == "rival"]
-    assert list(rival["set"]) == ["IgLM (heavy, human)"] and rival["ab_numbered_fraction"].iloc[0] == 1
+    assert list(rival["set"]) == ["IgLM (heavy, human, prompt EVQ)"] and rival["ab_numbered_fraction"].iloc[0] == 1
     assert rival["lb_free_all"].notna().all() and rival["rg_identity_FR2"].notna().all()
     assert sets.RIVAL_KIND == "rival" and "rival (IgLM)" in report.render_html(ev, "t", {})

@@ -156,11 +156,18 @@ def antibody_reference_sets(size: int, seed: int) -> list[SequenceSet]:
 
 
 def iglm_rival_set(size: int, seed: int) -> SequenceSet:
-    """IgLM's own samples (human heavy chains), the rival an antibody engineer would reach for."""
+    """IgLM's own samples (human heavy chains), the rival an antibody engineer would reach for.
+
+    Prompted with ``EVQ`` as IgLM's own CLI is: with tags alone it may start anywhere in framework 1.
+    """
     from protein_didi.eval.iglm_judge import iglm_generate
 
-    samples = iglm_generate(size, chain="H", species="human", seed=seed)
+    samples = iglm_generate(size, chain="H", species="human", seed=seed, prompt="EVQ")
     records = [(f"iglm_{i + 1:04d}", q) for i, q in enumerate(samples.sequences)]
     return SequenceSet(
-        "IgLM (heavy, human)", RIVAL_KIND, records, model="IgLM", target_lengths=[len(q) for _, q in records]
+        "IgLM (heavy, human, prompt EVQ)",
+        RIVAL_KIND,
+        records,
+        model="IgLM",
+        target_lengths=[len(q) for _, q in records],
     )
