@@ -1,9 +1,10 @@
-"""Command-line plumbing shared by the entry points that serve both domains."""
+"""Command-line plumbing shared by the entry points of both domains (argparse only: no torch, no domain code)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 DOMAINS = ("protein", "text")
 
@@ -37,3 +38,13 @@ def add_device_args(p: argparse.ArgumentParser, precision_default: str = "auto",
         help=precision_help
         or "network precision: auto (bf16 where the device has native bf16, else fp32), fp32, bf16, int8 (CPU)",
     )
+
+
+def check_out(out: Path | None) -> None:
+    """Refuse an output path that cannot be written before any sampling time is spent."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / 'samples.fasta'}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it or choose another path")

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from protein_didi.cli import DOMAINS, add_device_args, split_domain
+from protein_didi.cli import DOMAINS, add_device_args, check_out, split_domain
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
 from protein_didi.progress import LazyBar
@@ -153,16 +153,6 @@ def check_sampling(args: argparse.Namespace, length: int | str | tuple[int, int]
     s = recommended_sampling({}, "teacher") | given_sampling(args)
     check_request(args.num, length, s["nfe"], s["sampler"], s["temperature"], s["top_p"], motif, args.batch_size,
                   args.seed, s["order_temperature"])  # fmt: skip
-
-
-def check_out(out: Path | None) -> None:
-    """Refuse an output path that cannot be written before any sampling time is spent."""
-    if out is None:
-        return
-    if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / 'samples.fasta'}")
-    if not out.parent.is_dir():
-        raise ValueError(f"--out {out}: folder {out.parent} does not exist; create it or choose another path")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,10 @@ import math
 import sys
 from pathlib import Path
 
-from protein_didi.cli import add_device_args
+from protein_didi.cli import add_device_args, check_out
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.core.device import resolve_device
 from protein_didi.progress import LazyBar
-from protein_didi.sample import check_out
 from protein_didi.text.generate import SAMPLERS, decode_blocks, generate_tokens
 from protein_didi.text.pretrained import load_model
 from protein_didi.text.tokenizer import TokenizerError
