@@ -32,22 +32,6 @@ def make_folder(args: argparse.Namespace, cache_path: Path, device: str) -> Any:
     return FoldPool(spec, devices, cache_path, threads=args.threads)
 
 
-def make_igfold_folder(folder: Any) -> Any:
-    """IgFold beside the report's ESMFold folder: the same cache file and devices (a pool when there are several).
-
-    Raises :class:`~protein_didi.fold.result.FoldingUnavailable` when the extra or AntiBERTy's weights are missing.
-    """
-    from protein_didi.fold.igfold import IgFold
-
-    cache = getattr(getattr(folder, "cache", None), "path", None)
-    devices = getattr(folder, "devices", None)
-    if devices and len(devices) > 1:
-        from protein_didi.fold.fanout import FoldPool, FoldSpec
-
-        return FoldPool(FoldSpec(backend="igfold"), devices, cache, threads=getattr(folder, "threads", None))
-    return IgFold(getattr(folder, "device", "auto"), cache)
-
-
 def shard_and_device(args: argparse.Namespace) -> tuple[tuple[int, int] | None, str]:
     """``--shard I/N``, else RANK/WORLD_SIZE under torchrun (then each rank folds on its own GPU), else None."""
     if args.shard is not None or ("WORLD_SIZE" in os.environ and not args.merge_cache):

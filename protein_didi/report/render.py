@@ -16,17 +16,10 @@ import pandas as pd
 
 from protein_didi.core.checkpoint import atomic_write
 from protein_didi.report.evaluate import Evaluation
-from protein_didi.report.metrics import NOT_COMPUTED, Column
 from protein_didi.report.metrics.base import fmt_int, is_blank
+from protein_didi.report.tables import html_table, summary_table, td
 
 MAX_SEQUENCE_ROWS = 300  # beyond this the per-sequence table points at metrics.csv
-ROW_KIND = {
-    "generated": "input",
-    "natural": "natural ref.",
-    "random": "random ref.",
-    "natural antibody": "natural antibody ref.",
-    "rival": "rival (IgLM)",
-}
 STYLE = """
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;line-height:1.4;max-width:1100px;
@@ -51,45 +44,6 @@ img.fig{display:block;max-width:100%;height:auto;margin:.4em 0}
 """
 
 
-def _cell(text: str, cls: str = "", title: str = "") -> str:
-    attrs = (f' class="{cls}"' if cls else "") + (f' title="{html.escape(title)}"' if title else "")
-    return f"<td{attrs}>{text}</td>"
-
-
-def _table(headers: list[tuple[str, str, str]], rows: list[tuple[str, list[str]]], cls: str = "") -> str:
-    """``headers``: (text, css class, tooltip); ``rows``: (tr class, cell html); ``cls``: the table's css class."""
-    head = "".join(
-        f'<th class="{c}"' + (f' title="{html.escape(t)}"' if t else "") + f">{html.escape(h)}</th>"
-        for h, c, t in headers
-    )
-    body = "".join(f'<tr class="{cls}">' + "".join(cells) + "</tr>" for cls, cells in rows)
-    attr = f' class="{cls}"' if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def summary_cell(ev: Evaluation, family_name: str, col: Column, row: pd.Series) -> str:
-    value = row.get(col.key)
-    if (isinstance(value, str) and value == NOT_COMPUTED) or not ev.computed.get(family_name, False):
-        return _cell('<span class="muted">not computed</span>')
-    text = html.escape(col.blank) if is_blank(value) else html.escape(col.fmt(value))
-    if col.scored is not None and not is_blank(row.get(col.scored)) and int(row[col.scored]) < int(row["n"]):
-        text += f' <span class="muted">({int(row[col.scored])}/{int(row["n"])} scored)</span>'
-    return _cell(text)
-
-
-def summary_table(ev: Evaluation, table: str) -> str:
-    columns = [(f.name, c) for f in ev.families if f.table == table for c in f.summary_columns]
-    headers = [("set", "txt", ""), ("row", "txt", "input = your set; ref. = reference rows"), ("n (seqs)", "", "")]
-    headers += [(c.header, "", c.title) for _, c in columns]
-    rows = []
-    for _, r in ev.summary.iterrows():
-        cells = [_cell(html.escape(str(r["set"])), "txt"), _cell(ROW_KIND.get(r["kind"], r["kind"]), "txt")]
-        cells.append(_cell(fmt_int(r["n"])))
-        cells += [summary_cell(ev, name, c, r) for name, c in columns]
-        rows.append(("ref" if r["kind"] != "generated" else "", cells))
-    return _table(headers, rows)
-
-
 def sequence_table(ev: Evaluation) -> str:
     """Per-sequence values (first rows only for big reports); blanks carry their reason."""
     columns = [(f.name, c) for f in ev.families if ev.computed.get(f.name) for c in f.sequence_columns]
@@ -97,18 +51,18 @@ def sequence_table(ev: Evaluation) -> str:
     headers += [(c.header, "", c.title) for _, c in columns]
     rows = []
     for i, r in ev.metrics.head(MAX_SEQUENCE_ROWS).iterrows():
-        cells = [_cell(html.escape(str(r["set"])), "txt"), _cell(html.escape(str(r["id"])), "txt")]
-        cells.append(_cell(fmt_int(r["length"])))
+        cells = [td(html.escape(str(r["set"])), "txt"), td(html.escape(str(r["id"])), "txt")]
+        cells.append(td(fmt_int(r["length"])))
         for _, c in columns:
             value, reason = r.get(c.key), ev.skipped.get(c.key, {}).get(int(i))
             if reason is not None:
-                cells.append(_cell(f'– <span class="muted">{html.escape(reason)}</span>'))
+                cells.append(td(f'– <span class="muted">{html.escape(reason)}</span>'))
             else:
-                cells.append(_cell(html.escape(c.blank if is_blank(value) else c.fmt(value))))
+                cells.append(td(html.escape(c.blank if is_blank(value) else c.fmt(value))))
         rows.append(("ref" if r["kind"] != "generated" else "", cells))
     more = len(ev.metrics) - MAX_SEQUENCE_ROWS
     tail = f'<p class="hint">… and {more:,} more rows in metrics.csv.</p>' if more > 0 else ""
-    return _table(headers, rows, "per-sequence") + tail
+    return html_table(headers, rows, "per-sequence") + tail
 
 
 def render_html(ev: Evaluation, title: str, context: dict[str, str]) -> str:

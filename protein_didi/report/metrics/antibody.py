@@ -21,6 +21,7 @@ from protein_didi.report.sets import (
     distinct_reference_labels,
     iglm_rival_set,
 )
+from protein_didi.report.tables import summary_table
 
 DETECT_SAMPLE = 32
 DETECT_FRACTION = 0.5
@@ -221,7 +222,5 @@ class AntibodyMetrics(MetricFamily):
         """The antibody summary table, for the antibody sets only."""
         if not ev.computed.get(self.name) or "ab_numbered_fraction" not in ev.summary:
             return []
-        from protein_didi.report.render import summary_table
-
         part = dataclasses.replace(ev, summary=ev.summary[ev.summary["ab_numbered_fraction"].notna()])
         return [("Antibody metrics (ANARCI, IMGT)", summary_table(part, "antibody"))]

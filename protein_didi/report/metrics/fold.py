@@ -14,6 +14,7 @@ from protein_didi.protein.alphabet import MAX_RESIDUES
 from protein_didi.report.figures import metric_vs_nfe, png
 from protein_didi.report.metrics.base import NOT_COMPUTED, Column, MetricFamily, Scoring, fmt_float, fmt_percent
 from protein_didi.report.sets import SequenceSet
+from protein_didi.report.tables import summary_table
 
 CONFIDENT_PLDDT = 70.0
 TOO_LONG = f"longer than {MAX_RESIDUES} residues (ESMFold's ESM-2 limit)"
@@ -34,6 +35,22 @@ def progress_bar(desc: str, total: int | None = None) -> tuple[Any, Any]:
 def foldable(seqs: list[str]) -> list[str]:
     """The sequences ESMFold is asked to fold (the rest are reported as too long)."""
     return [s for s in seqs if len(s) <= MAX_RESIDUES]
+
+
+def make_igfold_folder(folder: Any) -> Any:
+    """IgFold beside the report's ESMFold folder: the same cache file and devices (a pool when there are several).
+
+    Raises :class:`~protein_didi.fold.result.FoldingUnavailable` when the extra or AntiBERTy's weights are missing.
+    """
+    from protein_didi.fold.igfold import IgFold
+
+    cache = getattr(getattr(folder, "cache", None), "path", None)
+    devices = getattr(folder, "devices", None)
+    if devices and len(devices) > 1:
+        from protein_didi.fold.fanout import FoldPool, FoldSpec
+
+        return FoldPool(FoldSpec(backend="igfold"), devices, cache, threads=getattr(folder, "threads", None))
+    return IgFold(getattr(folder, "device", "auto"), cache)
 
 
 class Foldability(MetricFamily):
@@ -167,7 +184,6 @@ class AntibodyStructure(MetricFamily):
             return
         from protein_didi.eval.numbering import AntibodyError
         from protein_didi.fold.result import FoldingUnavailable
-        from protein_didi.report.fanout import make_igfold_folder
 
         rows = m.index[m["set"].isin(labels)]
         numbering = sc.results.get("numbering") or {}
@@ -247,8 +263,6 @@ class AntibodyStructure(MetricFamily):
             note = next((n for n in ev.notes if n.startswith("antibody structures")), None)
             return [(heading, f'<p class="warn">{html.escape(note)}</p>')] if note else []
         import dataclasses
-
-        from protein_didi.report.render import summary_table
 
         results = ev.results.get(self.name) if hasattr(ev, "results") else None
         references = results["references"] if results else pd.DataFrame()

@@ -25,6 +25,7 @@ from protein_didi.eval.liabilities import (
 )
 from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_float, fmt_int, fmt_percent
 from protein_didi.report.sets import SequenceSet
+from protein_didi.report.tables import summary_table
 
 SHORT = {
     "glycosylation": "N-glycosylation",
@@ -115,8 +116,6 @@ class Liabilities(MetricFamily):
         if not ev.computed.get(self.name) or "lb_free_all" not in ev.summary:
             return []
         import dataclasses
-
-        from protein_didi.report.render import summary_table
 
         part = dataclasses.replace(ev, summary=ev.summary[ev.summary["lb_free_all"].notna()])
         hint = f'<p class="hint">{html.escape(self.hint)}</p>'

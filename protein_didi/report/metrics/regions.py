@@ -20,6 +20,7 @@ from protein_didi.eval.regions import CDR3_REASON, GERMLINE_REGIONS, region_iden
 from protein_didi.report.figures import png
 from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_float, fmt_percent
 from protein_didi.report.sets import SequenceSet
+from protein_didi.report.tables import summary_table
 
 CDRS = ("CDR1", "CDR2", "CDR3")
 CDR_NAMES = tuple(f"{c}{k}" for c in "HL" for k in "123")  # H1 … L3
@@ -86,8 +87,6 @@ class Regions(MetricFamily):
     def figures(self, ev: Any) -> list[tuple[str, str]]:
         if not ev.computed.get(self.name) or "rg_identity_FR1" not in ev.summary:
             return []
-        from protein_didi.report.render import summary_table
-
         part = dataclasses.replace(ev, summary=ev.summary[ev.summary["set"].isin(ev.antibody_sets)])
         body = summary_table(part, "regions") + region_figure(ev) + f'<p class="hint">{html.escape(self.hint)}</p>'
         return [("Antibody regions: CDR lengths and germline identity (IMGT)", body)]
