@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from protein_didi.eval.numbering import ANARCI_SPECIES, AntibodyError, number_antibodies
+from protein_didi.protein.numbering import ANARCI_SPECIES, AntibodyError, number_antibodies
 
 DEFAULT_DB = "/usr/share/doc/mmseqs2/example-data/DB.fasta.gz"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "protein_didi" / "eval" / "data" / "natural_antibodies.fasta"

@@ -1,6 +1,6 @@
 """CDR redesign tab: number a parent antibody chain, keep its framework, regenerate one CDR loop.
 
-UI only: numbering comes from ``protein_didi.eval.numbering``, planning and sampling from
+UI only: numbering comes from ``protein_didi.protein.numbering``, planning and sampling from
 ``protein_didi.protein.redesign``.
 """
 
@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from protein_didi.core.checkpoint import CheckpointError
-from protein_didi.eval.liabilities import DESCRIPTIONS, LIABILITY_CLASSES, Liability
 from protein_didi.protein.alphabet import InvalidSequenceError
+from protein_didi.protein.liabilities import DESCRIPTIONS, LIABILITY_CLASSES, Liability
 from protein_didi.protein.pretrained import LoadedModel
 from protein_ui.common import MAX_NFE, MAX_NUM, MODEL_NOTES, AppState, _int, _one_line
 from protein_ui.models import available_models, device_name, get_model
@@ -114,7 +114,7 @@ def run_redesign(
     refuse: tuple[str, ...] = (),
 ) -> None:
     """Validate, plan, sample; every failure is one ``st.error`` line and leaves the last result in place."""
-    from protein_didi.eval.numbering import AntibodyError
+    from protein_didi.protein.numbering import AntibodyError
     from protein_didi.protein.redesign import (
         design_liabilities,
         parse_cdr_length,

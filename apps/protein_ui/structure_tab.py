@@ -215,9 +215,9 @@ def fold_antibody_chains(seqs: list[str], names: list[str]) -> list[Any] | None:
             "licence). The rest of the app works without it."
         )
         return None
-    from protein_didi.eval.numbering import AntibodyError
     from protein_didi.fold.antibody import fold_antibodies
     from protein_didi.fold.result import FoldingUnavailable
+    from protein_didi.protein.numbering import AntibodyError
 
     try:
         with st.spinner(f"Folding {len(seqs)} chain(s) with IgFold (a few seconds each on a CPU)…"):

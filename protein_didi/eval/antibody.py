@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from protein_didi.eval.numbering import (
+from protein_didi.protein.numbering import (
     DEFAULT_SPECIES,
     AntibodyError,
     AntibodyNumbering,

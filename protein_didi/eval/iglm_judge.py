@@ -16,7 +16,7 @@ Two things differ from ``iglm.IgLM`` on purpose:
   tokenizer put in place of the broken one.
 * Scoring is batched, float32, under ``torch.no_grad``.
 
-Chain and species tags come from ANARCI (:mod:`protein_didi.eval.numbering`):
+Chain and species tags come from ANARCI (:mod:`protein_didi.protein.numbering`):
 ``[HEAVY]`` for H, ``[LIGHT]`` for K and L; the germline species when IgLM has a
 tag for it (alpaca → ``[CAMEL]``), ``[HUMAN]`` otherwise. A sequence ANARCI cannot
 number has no chain to read, so it is scored under both ``[HEAVY]`` and ``[LIGHT]``
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from protein_didi.eval.numbering import AntibodyError, AntibodyNumbering, cdr_span, number_antibodies
+from protein_didi.protein.numbering import AntibodyError, AntibodyNumbering, cdr_span, number_antibodies
 
 IGLM_LICENCE = "IgLM is licensed by Johns Hopkins University for non-commercial academic use only"
 CHAIN_TAGS = {"H": "[HEAVY]", "K": "[LIGHT]", "L": "[LIGHT]"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from protein_didi.eval.numbering import IMGT_REGIONS, AntibodyNumbering
+from protein_didi.protein.numbering import IMGT_REGIONS, AntibodyNumbering
 
 V_REGIONS = ("FR1", "CDR1", "FR2", "CDR2", "FR3")
 J_REGIONS = ("FR4",)

@@ -89,10 +89,10 @@ def fold_antibodies(
     :class:`~protein_didi.fold.fanout.FoldPool` of them); by default one is built
     on the best device with ``cache_path``. ``numberings`` reuses ANARCI results
     the caller already has. Raises :class:`~protein_didi.fold.result.FoldingUnavailable`
-    when IgFold cannot run at all and :class:`~protein_didi.eval.numbering.AntibodyError`
+    when IgFold cannot run at all and :class:`~protein_didi.protein.numbering.AntibodyError`
     when ANARCI is missing.
     """
-    from protein_didi.eval.numbering import number_antibodies
+    from protein_didi.protein.numbering import number_antibodies
 
     seqs = ["".join(str(s).split()).upper() for s in seqs]
     out = [AntibodyFold(s) for s in seqs]
@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from protein_didi.eval.numbering import AntibodyError
     from protein_didi.fold.result import FoldingUnavailable
     from protein_didi.protein.fasta import FastaError, read_fasta
+    from protein_didi.protein.numbering import AntibodyError
 
     parser = argparse.ArgumentParser(
         prog="python -m protein_didi.fold.antibody",

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from protein_didi.core.sampler import SamplerConfig
-from protein_didi.eval.liabilities import LIABILITY_CLASSES, Liability, span_liabilities
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.generate import sample_batch
+from protein_didi.protein.liabilities import LIABILITY_CLASSES, Liability, span_liabilities
 from protein_didi.protein.pretrained import LoadedModel
 
 if TYPE_CHECKING:  # numbering imports ANARCI, which redesign loads only when it plans
-    from protein_didi.eval.numbering import AntibodyNumbering
+    from protein_didi.protein.numbering import AntibodyNumbering
 
 ProgressCallback = Callable[[int, int], None]
 MAX_CDR_LENGTH = 40
@@ -110,7 +110,7 @@ def plan_redesign(
     max_residues: int | None = None,
 ) -> RedesignPlan:
     """Number ``parent`` and locate its CDRs; one-line errors for unnumberable parents and bad requests."""
-    from protein_didi.eval.numbering import cdr_span, number_antibody
+    from protein_didi.protein.numbering import cdr_span, number_antibody
 
     names = parse_cdr_names(cdrs) if isinstance(cdrs, str) else parse_cdr_names(",".join(cdrs))
     parent = ALPHABET.validate(parent, parent_id, max_residues=None)
@@ -196,7 +196,7 @@ def redesign(
 ) -> list[tuple[str, str]]:
     """``num`` designs as FASTA records ``(id, sequence)``; ids name the parent, the CDRs and their lengths.
 
-    ``liabilities`` (classes of :mod:`protein_didi.eval.liabilities`): designs with
+    ``liabilities`` (classes of :mod:`protein_didi.protein.liabilities`): designs with
     one of them in a redesigned CDR are refused and resampled
     (:func:`redesign_free_of`); ``report`` receives the one-line account.
     """

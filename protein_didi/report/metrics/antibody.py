@@ -52,7 +52,7 @@ def detect_sample(sequences: list[str], size: int = DETECT_SAMPLE) -> list[str]:
 
 def looks_like_antibodies(sequences: list[str]) -> bool:
     """True when at least :data:`DETECT_FRACTION` of a sample numbers as an antibody V domain."""
-    from protein_didi.eval.numbering import number_antibodies
+    from protein_didi.protein.numbering import number_antibodies
 
     sample = detect_sample(sequences)
     if not sample:
@@ -78,7 +78,7 @@ def choose_antibody_sets(sets: list[SequenceSet], options: Options, notes: list[
         if mode is True or any(s.kind == "generated" for s in sets):
             notes.append(f"antibody metrics not computed: {missing}; {INSTALL}")
         return set()
-    from protein_didi.eval.numbering import AntibodyError
+    from protein_didi.protein.numbering import AntibodyError
 
     try:
         return {s.label for s in sets if s.kind == "generated" and (mode is True or looks_like_antibodies(s.sequences))}
@@ -146,7 +146,7 @@ class AntibodyMetrics(MetricFamily):
         if not chosen:
             return
         from protein_didi.eval.antibody import antibody_metrics
-        from protein_didi.eval.numbering import AntibodyError, number_antibodies
+        from protein_didi.protein.numbering import AntibodyError, number_antibodies
 
         m = sc.metrics
         try:

@@ -182,8 +182,8 @@ class AntibodyStructure(MetricFamily):
         if why is not None:
             sc.notes.append(f"antibody structures (IgFold pRMSD) not computed: {why}")
             return
-        from protein_didi.eval.numbering import AntibodyError
         from protein_didi.fold.result import FoldingUnavailable
+        from protein_didi.protein.numbering import AntibodyError
 
         rows = m.index[m["set"].isin(labels)]
         numbering = sc.results.get("numbering") or {}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from protein_didi.eval.liabilities import (
+from protein_didi.protein.liabilities import (
     CDR_ONLY,
     DESCRIPTIONS,
     LIABILITY_CLASSES,
