@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from protein_didi.core.checkpoint import CheckpointError, load_state, save_json, save_state
+from protein_didi.core.curves import write_curves
 from protein_didi.core.distributed import SINGLE, Context, DistributedError
 
 
@@ -125,7 +126,7 @@ def run_training(
                     now = time.perf_counter()
                     elapsed, clock = elapsed + now - clock, now
                     state = {"step": done, "task": task_state, "elapsed_s": elapsed, "world_size": ctx.world_size}
-                    _write_curves(out)  # before the state: a run killed while plotting resumes from the last one
+                    write_curves(out)  # before the state: a run killed while plotting resumes from the last one
                     save_state(state_path, state)
     if main:
         save_json(out / "timing.json", {"steps": num_steps, "train_wall_time_s": round(elapsed, 1)})
@@ -141,10 +142,3 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < step]
     path.write_text("".join(line + "\n" for line in keep))
-
-
-def _write_curves(out: Path) -> None:
-    """``curves.png`` beside ``metrics.jsonl`` at every checkpoint (plotting is domain-agnostic and never raises)."""
-    from protein_didi.curves import write_curves  # lazy: matplotlib loads only when a checkpoint is written
-
-    write_curves(out)
