@@ -337,10 +337,62 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+# -- markdown (what the README shows, read from the JSON) ------------------------------------------------------------
+def markdown(path: Path) -> str:
+    """The README's tables from a results JSON: points, targets with intervals, interleaved times."""
+    import json
+
+    data = json.loads(path.read_text())
+
+    def ci(r: dict, key: str) -> str:
+        if key not in r or not isinstance(r[key], float) or not math.isfinite(r[key]):
+            return ""
+        lo_hi = r.get(f"{key}_ci95") or []
+        return f"{r[key]:.2f} [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]" if lo_hi else f"{r[key]:.2f}"
+
+    cols = ["numbered", "iglm_nll", "v_identity", "diversity_imgt_h", "diversity_positional", "prmsd"]
+    heads = ["numbered", "IgLM NLL", "V identity", "diversity (IMGT, H)", "diversity (position-wise)", "IgFold pRMSD Å"]
+    has = [c for c in cols if any(c in r for r in data["rows"])]
+    lines = ["| set | n | heavy | " + " | ".join(h for c, h in zip(cols, heads, strict=True) if c in has) + " |"]
+    lines.append("|" + " --- |" * (3 + len(has)))
+    for r in data["rows"]:
+        lines.append(f"| {r['set']} | {r['n']} | {r['heavy']:.2f} | " + " | ".join(ci(r, c) for c in has) + " |")
+    if "targets" in data:
+        t = data["targets"]
+        lines += [
+            "",
+            f"Targets: `{t['candidate']}` − `{t['reference']}` (95 % bootstrap interval of the difference):",
+            "",
+        ]
+        lines += [
+            "| target | difference | 95 % interval | met (estimate) | met (whole interval) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for c in t["claims"]:
+            lines.append(f"| {c['claim']} | {c['difference']:+.3f} | [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | "
+                         f"{'yes' if c['met'] else 'no'} | {'yes' if c['sure'] else 'no'} |")  # fmt: skip
+    if "timing" in data:
+        speed = data.get("speedup_vs_teacher", {})
+        head = "| method | s/seq (median, range) | token-forwards/seq | parameters | GFLOP/seq | speed-up vs teacher |"
+        lines += ["", head, "| --- | --- | --- | --- | --- | --- |"]
+        for r in data["timing"]:
+            sp = speed.get(r["set"], {})
+            lo, hi = r["seconds_per_seq_range"]
+            lines.append(
+                f"| {r['set']} | {r['seconds_per_seq']:.3f} [{lo:.3f}, {hi:.3f}] | {r['token_forwards_per_seq']:.0f} | "
+                f"{r['parameters'] / 1e6:.1f} M | {r['gflop_per_seq']:.1f} | "
+                + (f"{sp['median']:.2f}× [{sp['range'][0]:.2f}, {sp['range'][1]:.2f}]" if sp else "")
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 # -- main --------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--split", choices=list(SPLIT_SEEDS), required=True, help="validation (choose) or test (report)")
+    p.add_argument(
+        "--split", choices=list(SPLIT_SEEDS), default="validation", help="validation (choose) or test (report)"
+    )
     p.add_argument("--num", type=int, default=128, help="sequences per point (default 128)")
     p.add_argument("--length", type=int, default=120, help="residues of every diffusion sample (120, a VH)")
     p.add_argument("--teacher", default="antiberty")
@@ -362,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timing-rounds", type=int, default=3, help="interleaved timing rounds (0: skip timing)")
     p.add_argument("--timing-batch", type=int, default=16, help="sequences per method per timing round")
     p.add_argument("--name", default="antibody_frontier")
+    p.add_argument("--markdown", type=Path, default=None, help="only print the README tables of this results JSON")
     return p
 
 
@@ -377,6 +430,9 @@ def extra_points(spec: str, nfe: dict[str, int]) -> list[Point]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.markdown is not None:
+        print(markdown(args.markdown))
+        return 0
     seed = SPLIT_SEEDS[args.split]
     folder = RESULTS / f"{args.name}_samples" / args.split
     folder.mkdir(parents=True, exist_ok=True)
