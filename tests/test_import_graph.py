@@ -1,0 +1,185 @@
+"""The package's import graph has no cycle and no upward arrow (static: ``ast`` only, nothing is imported).
+
+Floors, lowest first; a module may import its own room (top-level package or module) and any room on a
+lower floor, never a room on its own floor or above:
+
+0. ``core`` (the papers' methods, domain-agnostic), ``cli`` and ``progress`` (argparse/tqdm plumbing):
+   everything else builds on them, so they must know nothing of proteins, text, scores or commands;
+1. ``protein`` and ``text``, the two domains (alphabet or tokenizer, models, generation, CDR redesign with
+   its antibody numbering): siblings, so neither imports the other, and generation never imports evaluation;
+2. ``eval``: scores of protein sequences (judges, diversity, antibody metrics), built on the protein domain;
+3. ``fold`` and ``viz``: structures, predicted (IgFold summaries reuse eval's bootstrap and natural set) and
+   drawn;
+4. the commands (``python -m protein_didi.<command>``) and the report: they wire everything below and
+   nothing imports them.
+
+Lazy imports inside functions and ``TYPE_CHECKING`` imports count: they are dependencies all the same.
+Importing a submodule runs its parents' ``__init__`` too; those implicit arrows are not counted.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "protein_didi"
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("__init__", "core", "cli", "progress"),
+    ("protein", "text"),
+    ("eval",),
+    ("fold", "viz"),
+    ("curves", "distill", "report", "sample", "train_judge", "train_teacher"),
+)
+# Old import paths kept for callers outside the package: each only re-exports (or aliases) its new home, so it
+# may point anywhere; the layering is checked on the modules that hold code.
+FORWARDERS = {
+    "protein_didi.eval.fold": "protein_didi.fold",
+    "protein_didi.eval.fanout": "protein_didi.fold",
+    "protein_didi.eval.numbering": "protein_didi.protein.numbering",
+    "protein_didi.eval.liabilities": "protein_didi.protein.liabilities",
+}
+
+Edge = tuple[str, str, str]  # importer, imported, "path:line"
+
+
+def modules(root: Path, package: str = PACKAGE) -> dict[str, Path]:
+    """Dotted name → file for every module of ``package`` under ``root`` (a package is its ``__init__``)."""
+    found = {}
+    for path in sorted((root / package).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(name: str, path: Path, known: dict[str, Path], package: str = PACKAGE) -> Iterator[tuple[str, int]]:
+    """(imported module of ``package``, line) for every import statement in ``path``, at any nesting level."""
+    here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split(".")[: len(here.split(".")) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            submodules = [f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in known]
+            targets = submodules or [module]  # ``from pkg import mod`` imports mod; ``from mod import f`` mod
+        else:
+            continue
+        for target in targets:
+            if target != package and not target.startswith(package + "."):
+                continue
+            while target not in known and "." in target:  # ``import a.b.c`` of a name inside a module
+                target = target.rpartition(".")[0]
+            if target in known and target != name:
+                yield target, node.lineno
+
+
+def graph(root: Path = ROOT, package: str = PACKAGE) -> list[Edge]:
+    known = modules(root, package)
+    return [
+        (name, target, f"{path.relative_to(root)}:{line}")
+        for name, path in known.items()
+        for target, line in imports(name, path, known, package)
+    ]
+
+
+def cycles(edges: list[Edge]) -> list[list[str]]:
+    """Every strongly connected group of two or more modules (Tarjan), each as a readable chain of arrows."""
+    out: dict[str, list[Edge]] = {}
+    for edge in edges:
+        out.setdefault(edge[0], []).append(edge)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for _, w, _ in out.get(v, []):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for v in sorted(out):
+        if v not in index:
+            visit(v)
+    return [[f"{a} -> {b} ({where})" for a, b, where in edges if a in g and b in g] for g in groups]
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def upward(edges: list[Edge], floors: tuple[tuple[str, ...], ...] = FLOORS) -> list[str]:
+    """Arrows from a room to one on the same floor or above, and rooms missing from ``floors``."""
+    floor = {r: i for i, rooms in enumerate(floors) for r in rooms}
+    bad = []
+    for a, b, where in edges:
+        ra, rb = room(a), room(b)
+        missing = [r for r in (ra, rb) if r not in floor]
+        if missing:
+            bad.append(f"{where}: room {missing[0]!r} is on no floor; add it to FLOORS in {Path(__file__).name}")
+        elif ra != rb and a not in FORWARDERS and floor[rb] >= floor[ra]:
+            bad.append(f"{where}: {a} (floor {floor[ra]}) imports {b} (floor {floor[rb]})")
+    return bad
+
+
+def test_no_import_cycles() -> None:
+    edges = graph()
+    assert len({a for a, _, _ in edges}) >= 50, "expected the package's modules under " + str(ROOT / PACKAGE)
+    found = cycles(edges)
+    assert not found, "import cycles:\n" + "\n\n".join("\n".join(c) for c in found)
+
+
+def test_no_upward_imports() -> None:
+    bad = upward(graph())
+    assert not bad, "imports that run sideways or back up (see the floors in this file):\n" + "\n".join(bad)
+
+
+def test_forwarders_only_forward() -> None:
+    known = modules(ROOT)
+    for old, new in FORWARDERS.items():
+        targets = {t for t, _ in imports(old, known[old], known)}
+        assert targets and all(t == new or t.startswith(new + ".") for t in targets), f"{old} imports {targets}"
+
+
+def test_the_checks_catch_cycles_and_upward_arrows(tmp_path: Path) -> None:
+    pkg = tmp_path / PACKAGE
+    for sub in ("core", "protein", "eval"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "loop.py").write_text("def f():\n    from protein_didi import sample\n")
+    (pkg / "protein" / "a.py").write_text("from . import b\nimport torch\n")
+    (pkg / "protein" / "b.py").write_text("from protein_didi.protein.a import x\n")
+    (pkg / "protein" / "redesign.py").write_text("from ..eval import numbering\n")
+    (pkg / "eval" / "numbering.py").write_text("from protein_didi.protein.a import y\n")
+    (pkg / "sample.py").write_text("import protein_didi.core.loop\n")
+    edges = graph(tmp_path)
+    found = cycles(edges)
+    assert sorted(len(c) for c in found) == [2, 2], found  # a <-> b; core.loop <-> sample
+    bad = upward(edges)
+    assert any("core.loop (floor 0) imports protein_didi.sample" in b for b in bad), bad
+    assert any("protein.redesign (floor 1) imports protein_didi.eval.numbering" in b for b in bad), bad
+    assert len(bad) == 2, bad  # eval -> protein and sample -> core run downward
+    (pkg / "newroom.py").write_text("from protein_didi.core import loop\n")
+    assert any("room 'newroom' is on no floor" in b for b in upward(graph(tmp_path)))
