@@ -104,9 +104,9 @@ def test_a_failing_plot_never_stops_training(tmp_path: Path, monkeypatch, capsys
 @pytest.mark.parametrize(
     "module",
     [
-        "protein_didi/train_teacher.py",
+        "protein_didi/protein/train_teacher.py",
         "protein_didi/text/train_teacher.py",
-        "protein_didi/eval/train_judge.py",
+        "protein_didi/protein/train_judge.py",
         "protein_didi/text/train_judge.py",
         "protein_didi/distill.py",  # DiDi-Instruct and IDLM
         "protein_didi/text/distill.py",

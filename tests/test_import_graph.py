@@ -5,9 +5,11 @@ lower floor, never a room on its own floor or above:
 
 0. ``core`` (the papers' methods, domain-agnostic), ``cli`` and ``progress`` (argparse/tqdm plumbing):
    everything else builds on them, so they must know nothing of proteins, text, scores or commands;
-1. ``protein`` and ``text``, the two domains (alphabet or tokenizer, models, generation, CDR redesign with
-   its antibody numbering): siblings, so neither imports the other, and generation never imports evaluation;
-2. ``eval``: scores of protein sequences (judges, diversity, antibody metrics), built on the protein domain;
+1. ``protein`` and ``text``, the two domains (alphabet or tokenizer, models, judges and their trainers,
+   generation, CDR redesign with its antibody numbering): siblings, so neither imports the other, and
+   generation never imports evaluation;
+2. ``eval``: scores of protein sequences (diversity, statistics, antibody metrics, IgLM), built on the
+   protein domain;
 3. ``fold`` and ``viz``: structures, predicted (IgFold summaries reuse eval's bootstrap and natural set) and
    drawn;
 4. the commands (``python -m protein_didi.<command>``) and the report: they wire everything below and
@@ -39,6 +41,8 @@ FORWARDERS = {
     "protein_didi.eval.fanout": "protein_didi.fold",
     "protein_didi.eval.numbering": "protein_didi.protein.numbering",
     "protein_didi.eval.liabilities": "protein_didi.protein.liabilities",
+    "protein_didi.eval.judge": "protein_didi.protein.judge",
+    "protein_didi.eval.train_judge": "protein_didi.protein.train_judge",
 }
 
 Edge = tuple[str, str, str]  # importer, imported, "path:line"

@@ -35,7 +35,7 @@ MODEL_NOTES = {
 }
 OPTIONAL_MODULES = {
     "stats": "protein_didi.eval.stats",
-    "judge": "protein_didi.eval.judge",
+    "judge": "protein_didi.protein.judge",
     "diversity": "protein_didi.eval.diversity",
 }
 

@@ -10,7 +10,7 @@ Modules:
     ``judge``          the independent autoregressive judge (generative perplexity)
     ``evaluate``       held-out NELBO, unigram baselines, per-sample token entropy
     ``report``         ``python -m protein_didi.report --domain text``
-CLIs: ``python -m data_prep.text``, ``python -m protein_didi.text.train_teacher``,
-``python -m protein_didi.text.train_judge``, ``python -m protein_didi.distill --domain text``,
+CLIs: ``python -m data_prep.text``, ``python -m protein_didi.train_teacher --domain text``,
+``python -m protein_didi.train_judge --domain text``, ``python -m protein_didi.distill --domain text``,
 ``python -m protein_didi.sample --domain text``.
 """

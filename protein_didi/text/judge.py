@@ -35,7 +35,7 @@ from protein_didi.text.tokenizer import TextTokenizer, load_tokenizer_file
 FORMAT = "protein_didi.text.judge/1"
 SHIPPED = CHECKPOINT_DIR / "text-judge"
 TRAIN_HINT = (
-    "python -m protein_didi.text.train_judge --data data/text-pydoc --out runs/text-judge "
+    "python -m protein_didi.train_judge --domain text --data data/text-pydoc --out runs/text-judge "
     "&& cp -r runs/text-judge/model protein_didi/checkpoints/text-judge"
 )
 

@@ -130,7 +130,7 @@ def _load(name_or_path: str, device: torch.device | str, tokenizer: str | None) 
     if name_or_path in EMBEDDED:
         raise ModelNotFoundError(
             f"embedded text model '{name_or_path}' is missing from {path}; train it "
-            "(README: python -m protein_didi.text.train_teacher / distill --domain text)"
+            "(README: python -m protein_didi.train_teacher --domain text, then distill --domain text)"
         )
     raise ModelNotFoundError(f"no text model '{name_or_path}': give teacher, student, a model folder or a .ckpt file")
 

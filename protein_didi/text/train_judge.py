@@ -1,4 +1,4 @@
-"""Train the text judge: ``python -m protein_didi.text.train_judge --data DIR --out DIR``.
+"""Train the text judge: ``python -m protein_didi.train_judge --domain text --data DIR --out DIR``.
 
 Minimises next-token cross-entropy of a small causal ALiBi transformer on
 random ``--context``-token windows of the train stream with AdamW, checkpoints
@@ -113,7 +113,9 @@ class JudgeTask(OptimizerState):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = training_parser("python -m protein_didi.text.train_judge", __doc__, "folder made by `python -m data_prep.text`")
+    p = training_parser(
+        "python -m protein_didi.train_judge --domain text", __doc__, "folder made by `python -m data_prep.text`"
+    )
     add_arch_and_steps(p, ARCHITECTURES, "small", "judge size (default small)", steps=1000)
     p.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
     p.add_argument("--context", type=int, default=128, help="tokens predicted per window (default 128)")

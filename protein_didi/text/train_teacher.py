@@ -1,4 +1,4 @@
-"""Train an MDLM-style text teacher: ``python -m protein_didi.text.train_teacher --data DIR --out DIR``.
+"""Train an MDLM-style text teacher: ``python -m protein_didi.train_teacher --domain text --data DIR --out DIR``.
 
 A DiT denoiser (``--arch tiny`` on CPU, ``mdlm-169m`` for the paper's size)
 minimises the core's continuous-time masked-diffusion NELBO on wrapped
@@ -80,7 +80,7 @@ class TeacherTask(NelboTeacherTask):
 
 def build_parser() -> argparse.ArgumentParser:
     p = training_parser(
-        "python -m protein_didi.text.train_teacher", __doc__, "folder made by `python -m data_prep.text`"
+        "python -m protein_didi.train_teacher --domain text", __doc__, "folder made by `python -m data_prep.text`"
     )
     add_arch_and_steps(p, ARCHITECTURES, "tiny", "DiT size (default tiny, ~1.6M)", steps=2000)
     p.add_argument("--batch-size", type=int, default=32, help="blocks per step (default 32)")

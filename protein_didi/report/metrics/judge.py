@@ -19,7 +19,7 @@ def judge_scores(seqs: list[str], judge_path: str | None, precision: str = "fp32
     """Judge NLL (nats/residue) or NaN with the reason; the judge is optional and lives in another module."""
     nan = np.full(len(seqs), np.nan)
     try:
-        from protein_didi.eval.judge import judge_nll, load_judge
+        from protein_didi.protein.judge import judge_nll, load_judge
     except ImportError as err:
         return nan, f"judge NLL not computed: judge module unavailable ({err})"
     try:
