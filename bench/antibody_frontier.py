@@ -40,9 +40,9 @@ from _common import RESULTS, write_results
 
 from protein_didi.eval.antibody import antibody_metrics, imgt_identity_matrix, load_natural_antibodies
 from protein_didi.eval.iglm_judge import load_iglm
-from protein_didi.eval.numbering import AntibodyNumbering, number_antibodies
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate
+from protein_didi.protein.numbering import AntibodyNumbering, number_antibodies
 from protein_didi.protein.pretrained import LoadedModel, load_model
 
 SPLIT_SEEDS = {"validation": 1000, "test": 2000}

@@ -37,10 +37,10 @@ from _common import RESULTS, write_results
 from protein_didi.cli import int_list
 from protein_didi.eval.antibody import antibody_metrics, bootstrap_mean, load_natural_antibodies
 from protein_didi.eval.iglm_judge import load_iglm
-from protein_didi.eval.numbering import number_antibodies
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate
+from protein_didi.protein.numbering import number_antibodies
 from protein_didi.protein.pretrained import LoadedModel, load_model
 from protein_didi.protein.redesign import plan_redesign, redesign
 

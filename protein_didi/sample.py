@@ -113,7 +113,7 @@ def read_parents(text: str) -> list[tuple[str, str]]:
 
 def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
     """The ``--parent/--redesign`` path: validate everything (numbering included) before the model loads."""
-    from protein_didi.eval.liabilities import parse_liability_classes
+    from protein_didi.protein.liabilities import parse_liability_classes
     from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
 
     if args.redesign is None or args.parent is None:

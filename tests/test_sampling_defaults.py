@@ -64,3 +64,14 @@ def test_bad_order_temperature_is_one_line(stored_model, capsys):
 def test_liability_filter_without_redesign_is_refused(stored_model, capsys):
     assert sample_cli.main(["--model", str(stored_model), "--liabilities", "all"]) == 2
     assert "--liabilities filters CDR redesigns" in capsys.readouterr().err
+
+
+def test_shipped_antibody_student_samples_with_its_validated_settings():
+    """`sample --model antibody-student` uses the confidence order chosen on the frontier's validation split."""
+    from protein_didi.core.checkpoint import load_json
+    from protein_didi.protein.pretrained import CHECKPOINT_DIR
+
+    info = load_json(CHECKPOINT_DIR / "antibody-student" / "config.json")["info"]
+    got = recommended_sampling(info, "student-didi")
+    assert (got["sampler"], got["order_temperature"], got["nfe"]) == ("confidence", 0.1, 8)
+    assert "validation" in info["sampling"]["chosen_on"]

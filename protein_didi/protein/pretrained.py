@@ -5,8 +5,9 @@ Names:
     ``student``       its DiDi-Instruct student (8-step)
     ``student-idlm``  its IDLM student
     ``antibody-student``  AntiBERTy distilled by DiDi-Instruct into an 8-step antibody generator (120 CPU
-                      iterations at 120 residues); its head-only discriminator reads AntiBERTy's features, so
-                      RGAS needs ``pip install -e .[antibody]`` (as does CDR redesign, for numbering)
+                      iterations at 120 residues); samples confidence-ordered (τ = 0.1) by default, the setting
+                      chosen on the frontier benchmark's validation split; its head-only discriminator reads
+                      AntiBERTy's features, so RGAS needs ``pip install -e .[antibody]`` (as does CDR redesign)
     ``antibody-student-idlm``  AntiBERTy distilled by IDLM (60 CPU iterations; no discriminator)
     ``dplm-150m``     DPLM-150M from the hub id ``airkingbd/dplm_150m`` (needs the weights)
     ``antiberty``     AntiBERTy (BERT, 26 M parameters, antibodies; ≤ 510 residues), read from the
