@@ -179,16 +179,18 @@ class Judged:
         return [self.stats(rng) for _ in range(N_BOOT)]
 
 
-def judge(seqs: list[str], igfold: bool) -> Judged:
+def judge(seqs: list[str], igfold: int) -> Judged:
     nums: list[AntibodyNumbering] = number_antibodies(seqs)
     table, summary = antibody_metrics(seqs, iglm=True, numbering=nums, n_boot=10)
     numbered = table["numbered"].to_numpy(bool)
     heavy = [n for n in nums if n.numbered and n.chain_class == "H"]
     prmsd = None
     if igfold:
-        from protein_didi.fold.igfold import mean_prmsd  # optional, non-commercial extra
+        from protein_didi.fold.antibody import mean_prmsd  # optional, non-commercial extra
 
-        prmsd = np.array([v for v in mean_prmsd(seqs) if v is not None and math.isfinite(v)])
+        cache = RESULTS / "antibody_frontier_samples" / "igfold_cache.sqlite"
+        values = mean_prmsd(seqs[:igfold], cache_path=cache, num_models=1)  # the first N of the set, one model
+        prmsd = values[np.isfinite(values)]
     return Judged(
         numbered=numbered,
         nll=table.loc[numbered, "iglm_nll"].to_numpy(float),
@@ -410,7 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--candidate", default=None, help="point checked against the targets (default: antibody-student's own settings)"
     )
     p.add_argument("--reference", default=None, help="IgLM point the targets compare with (default: IgLM EVQ T=1)")
-    p.add_argument("--igfold", action="store_true", help="IgFold pRMSD column (non-commercial [igfold] extra)")
+    p.add_argument(
+        "--igfold",
+        type=int,
+        default=0,
+        metavar="N",
+        help="IgFold pRMSD of the first N sequences of every set, one ensemble model (non-commercial [igfold] extra)",
+    )
     p.add_argument("--timing-rounds", type=int, default=3, help="interleaved timing rounds (0: skip timing)")
     p.add_argument("--timing-batch", type=int, default=16, help="sequences per method per timing round")
     p.add_argument("--name", default="antibody_frontier")
@@ -434,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(args.markdown))
         return 0
     seed = SPLIT_SEEDS[args.split]
-    folder = RESULTS / f"{args.name}_samples" / args.split
+    folder = RESULTS / "antibody_frontier_samples" / args.split  # shared by every --name: sets are made once
     folder.mkdir(parents=True, exist_ok=True)
     names = [args.teacher] + [s for s in args.students.split(",") if s]
     models = {name: load_model(name, "cpu") for name in names}
