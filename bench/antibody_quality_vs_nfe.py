@@ -197,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rgas-nfe", type=int_list, default=[8], help="RGAS rows for students with a discriminator")
     p.add_argument("--pll", type=int, default=16, help="sequences per set for AntiBERTy PLL (0: skip)")
     p.add_argument(
+        "--igfold",
+        type=int,
+        default=0,
+        metavar="N",
+        help="IgFold mean pRMSD (Å) of the first N sequences of every set, one model (non-commercial [igfold] extra)",
+    )
+    p.add_argument(
         "--pll-nfe", type=int, default=64, help="PLL only for the teacher at this NFE, students at 8, IgLM, natural"
     )
     p.add_argument("--redesign-parents", type=int, default=8, help="real heavy chains to redesign (default 8)")
@@ -238,6 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = [judge(f"{name}@{nfe}", "diffusion", sets[f"{name}@{nfe}"], nfe=nfe) for name, _, nfe, _ in cells]
     rows.append(judge("IgLM (heavy, human)", "iglm", sets["IgLM"], nfe=None))
     rows.append(judge("natural (shipped set)", "natural", natural, nfe=None))
+    if args.igfold > 0:
+        from protein_didi.fold.antibody import mean_prmsd, prmsd_summary  # optional, non-commercial extra
+
+        cache = RESULTS / f"{args.name}_samples" / "igfold_cache.sqlite"
+        for r, seqs in zip(tqdm(rows, desc="IgFold pRMSD"), [*sets.values(), natural], strict=True):
+            summary = prmsd_summary(mean_prmsd(seqs[: args.igfold], cache_path=cache, num_models=1))
+            r.update(prmsd=round(summary["mean"], 3), prmsd_ci95=[round(v, 3) for v in summary["ci95"]])
+            r["prmsd_below_1A"] = round(summary["share_below_1A"], 3)
     for r, seqs in zip(tqdm(rows, desc="AntiBERTy PLL"), [*sets.values(), natural], strict=True):
         # AntiBERTy pseudo-log-likelihood (favours the teacher's family; L forward passes per sequence) on the
         # first --pll of the sets compared three ways: the teacher at --pll-nfe, students at 8, IgLM, natural
