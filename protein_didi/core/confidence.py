@@ -108,9 +108,9 @@ def confidence_sample(
     for n in range(cfg.num_steps):
         t = ts[n].to(torch.float32).expand(z.shape[0])
         p_x0 = temper(model(z, t), cfg.temperature, cfg.top_p, cfg.dtype, cfg.suppress)
-        keep = (
-            torch.round(total * still_masked[n + 1]).long() if n + 1 < cfg.num_steps else torch.zeros_like(total).long()
-        )
+        keep = torch.round(total * still_masked[n + 1]).long()  # masked positions left after this step
+        if n + 1 == cfg.num_steps:
+            keep.zero_()  # everything revealed at the end, whatever the schedule's α(0)
         z = confidence_step(p_x0, z, fixed, keep, config.order_temperature, model.mask_id, generator)
         if callback is not None:
             callback(n + 1, cfg.num_steps, z)
