@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.fasta import DEFAULT_FASTA, prepare
+from protein_didi.core.checkpoint import file_sha256
 from protein_didi.protein.fasta import FastaError, read_fasta
 from protein_didi.protein.mmseqs import MMseqsError
 
@@ -39,14 +39,6 @@ PACKAGE_DATA = Path(__file__).resolve().parents[1] / "protein_didi" / "data"
 SAMPLE_FILE = "natural_test_sample.fasta.gz"
 HELDOUT_FILE = "heldout_names.txt.gz"
 META_FILE = "reference.json"
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_gz(path: Path, lines: Iterable[str]) -> None:
@@ -70,7 +62,7 @@ def build(data: Path, source: Path, out: Path, num: int, seed: int, split_meta: 
     lengths = np.array([len(s) for _, s in sample])
     meta = {
         "source": str(source),
-        "source_sha256": sha256(source),
+        "source_sha256": file_sha256(source),
         "split": split_meta,
         "test_sequences": len(test),
         "heldout_names": len(heldout),

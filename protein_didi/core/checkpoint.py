@@ -6,6 +6,7 @@ half-written one. Loading failures become one-line :class:`CheckpointError`s.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -81,3 +82,12 @@ def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> di
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:
         raise CheckpointError(f"training state {path} is corrupt ({err}); delete it to restart") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks: checks that a shipped or fetched file is the one recorded."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -20,7 +20,6 @@ Nothing in site-packages is edited, and no Hub access happens at run time.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -30,6 +29,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from protein_didi.core.checkpoint import file_sha256
 
 ENV_VAR = "ANTIBERTY_WEIGHTS_DIR"
 CACHE_ENV = "PROTEIN_DIDI_CACHE"
@@ -115,14 +116,6 @@ def resolve_antiberty_weights() -> AntibertyWeights:
     raise AntibertyWeightsMissing(f"AntiBERTy weights not found ({where}); {FETCH_HINT}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def extract_wheel(wheel: Path, dest: Path) -> Path:
     """Copy ``antiberty/trained_models/`` out of a 0.1.3 wheel into ``dest`` (atomically), checking checksums."""
     prefix = "antiberty/trained_models/"
@@ -137,7 +130,7 @@ def extract_wheel(wheel: Path, dest: Path) -> Path:
                     with zf.open(name) as src, open(target, "wb") as out:
                         shutil.copyfileobj(src, out)
         for rel, digest in SHA256.items():
-            if not (staged / rel).is_file() or _sha256(staged / rel) != digest:
+            if not (staged / rel).is_file() or file_sha256(staged / rel) != digest:
                 raise AntibertyWeightsMissing(f"{wheel.name} has no intact {rel} (checksum mismatch); not {WHEEL}?")
         if dest.exists():
             shutil.rmtree(dest)

@@ -17,12 +17,12 @@ Each choice comes with a sentence for the report saying what was used.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.fasta import chunk
+from protein_didi.core.checkpoint import file_sha256
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.fasta import FastaError, iter_fasta
 from protein_didi.protein.pretrained import CHECKPOINT_DIR, EMBEDDED
@@ -72,14 +72,6 @@ def teacher_corpus() -> Path | None:
     return Path(data)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def rebuild_train_split(corpus: Path, out: Path) -> int:
     """Write the training split of ``corpus`` to ``out``: every chunk data_prep made that is not held out."""
     with gzip.open(HELDOUT_NAMES, "rt") as fh:
@@ -124,7 +116,7 @@ def novelty_source(given: Path | None, reference: Path | None, workdir: Path) ->
         f"{f'{held:,} ' if isinstance(held, int) else ''}held-out (valid/test) ones, so natural reference rows are "
         "not searched against themselves; --train overrides"
     )
-    if meta.get("source_sha256") and _sha256(corpus) != meta["source_sha256"]:
+    if meta.get("source_sha256") and file_sha256(corpus) != meta["source_sha256"]:
         text += (
             f" (note: {corpus} differs from the file the split was made from, so held-out proteins may remain; "
             "rerun python -m data_prep.reference)"
