@@ -162,6 +162,18 @@ def _button(drv: object, text: str) -> object:
     )
 
 
+def _viewer_atoms(drv: object) -> int:
+    """Atoms in the 3Dmol viewer of the current frame, once it holds a model (waits for it)."""
+    return _wait(
+        drv,
+        lambda d: d.execute_script(
+            "const v = window[window.proteinDidiViewer];"
+            "return v && v.getModel() ? v.getModel().selectedAtoms({}).length : 0;"
+        ),
+        "3Dmol viewer with a model",
+    )
+
+
 def _pixels(png: bytes) -> np.ndarray:
     from PIL import Image
 
@@ -208,14 +220,7 @@ def test_generate_then_view_structure(server: str, driver: object, tmp_path: Pat
     drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
     drv.switch_to.frame(frame)
     try:
-        atoms = _wait(
-            drv,
-            lambda d: d.execute_script(
-                "const v = window[window.proteinDidiViewer];"
-                "return v && v.getModel() ? v.getModel().selectedAtoms({}).length : 0;"
-            ),
-            "3Dmol viewer with a model",
-        )
+        atoms = _viewer_atoms(drv)
         assert atoms == 160
         assert drv.execute_script("return document.querySelectorAll('canvas').length") >= 1
         # read the WebGL canvas back through 3Dmol (renders, then toDataURL)

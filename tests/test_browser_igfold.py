@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import test_browser
-from test_browser import WAIT, _button, _pixels, _wait, driver  # noqa: F401 (driver is a fixture)
+from test_browser import WAIT, _button, _pixels, _viewer_atoms, _wait, driver  # noqa: F401 (driver is a fixture)
 
 pytest.importorskip("igfold")
 pytestmark = test_browser.pytestmark  # slow; skipped without chromium and chromedriver
@@ -79,14 +79,7 @@ def test_igfold_view_draws_the_antibody_by_predicted_error(server: str, driver: 
     drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
     drv.switch_to.frame(frame)
     try:
-        atoms = _wait(
-            drv,
-            lambda d: d.execute_script(
-                "const v = window[window.proteinDidiViewer];"
-                "return v && v.getModel() ? v.getModel().selectedAtoms({}).length : 0;"
-            ),
-            "3Dmol viewer with a model",
-        )
+        atoms = _viewer_atoms(drv)
         title = drv.execute_script("return document.querySelector('.title').innerText")
         uri = drv.execute_script("return window[window.proteinDidiViewer].pngURI();")
     finally:
