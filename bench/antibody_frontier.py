@@ -38,7 +38,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_results
 
-from protein_didi.eval.antibody import antibody_metrics, imgt_identity_matrix, load_natural_antibodies
+from protein_didi.eval.antibody import antibody_table, imgt_identity_matrix, load_natural_antibodies
 from protein_didi.eval.iglm_judge import load_iglm
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate
@@ -181,7 +181,7 @@ class Judged:
 
 def judge(seqs: list[str], igfold: int) -> Judged:
     nums: list[AntibodyNumbering] = number_antibodies(seqs)
-    table, summary = antibody_metrics(seqs, iglm=True, numbering=nums, n_boot=10)
+    table = antibody_table(seqs, numbering=nums, iglm=True)  # per-sequence values; every summary is made here
     numbered = table["numbered"].to_numpy(bool)
     heavy = [n for n in nums if n.numbered and n.chain_class == "H"]
     prmsd = None
@@ -197,7 +197,7 @@ def judge(seqs: list[str], igfold: int) -> Judged:
         v_identity=table.loc[numbered, "v_identity"].to_numpy(float),
         imgt_h=imgt_identity_matrix(heavy) if len(heavy) > 1 else np.zeros((len(heavy), len(heavy))),
         positional=positional_identity_matrix(seqs),
-        heavy_fraction=float(summary["chain_fraction"]["H"]),
+        heavy_fraction=float((table["chain_type"] == "H").mean()),
         mean_length=float(np.mean([len(s) for s in seqs])),
         prmsd=prmsd,
     )
