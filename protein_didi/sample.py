@@ -1,224 +1,25 @@
-"""Sample proteins: ``python -m protein_didi.sample --model teacher --num 8 --length 100 --nfe 32 --out s.fasta``.
+"""Sample: ``python -m protein_didi.sample [--domain text] --model NAME --num N --length L --out FILE``.
 
-``--model`` is a registered name (teacher, student, student-idlm, dplm-150m) or
-a checkpoint folder. Output is deterministic for a given ``--seed``.
-
-CDR redesign (antibody models, needs ``pip install -e .[antibody]``): number the parent with
-ANARCI, keep every residue outside the chosen CDRs and generate those::
-
-    python -m protein_didi.sample --model antibody-student --parent p.fasta --redesign H3 --cdr-length 10-14
-
-``--domain text`` samples the text models instead and prints decoded text
-(``python -m protein_didi.sample --domain text --model student --nfe 8 --num 4 --length 128``;
-options: ``python -m protein_didi.sample --domain text --help``).
+One command for both domains: proteins (the default, CDR redesign included) sample with
+:mod:`protein_didi.protein.sample`, ``--domain text`` with :mod:`protein_didi.text.sample`
+(``--help`` after the domain lists its options).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-from protein_didi.cli import DOMAINS, add_device_args, check_out, split_domain
-from protein_didi.core.checkpoint import CheckpointError
-from protein_didi.core.device import resolve_device
-from protein_didi.progress import LazyBar
-from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
-from protein_didi.protein.fasta import read_fasta, write_fasta
-from protein_didi.protein.generate import (
-    SAMPLERS,
-    SAMPLING_KEYS,
-    Motif,
-    check_request,
-    generate,
-    recommended_sampling,
-    sequence_records,
-)
-from protein_didi.protein.pretrained import load_model
-
-
-def parse_length(text: str) -> int | str | tuple[int, int]:
-    """``100``, ``50-200`` (uniform range) or ``auto`` (training length distribution)."""
-    if text == "auto":
-        return text
-    try:
-        if "-" in text:
-            lo, hi = (int(x) for x in text.split("-", 1))
-            if not 1 <= lo <= hi:
-                raise ValueError
-            return lo, hi
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"length {text!r} must be N, LO-HI or auto") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m protein_didi.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--domain", choices=DOMAINS, default="protein", help="proteins (default) or text")
-    p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
-    p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
-    p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
-    s = p.add_argument_group(
-        "sampler (defaults: the model's stored settings, else 8 ancestral steps for students, 64 for teachers)"
-    )
-    s.add_argument("--nfe", type=int, default=None, help="sampling steps")
-    s.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        default=None,
-        help="ancestral (random reveal order), confidence (most confident positions first) or rgas (reward-guided)",
-    )
-    s.add_argument("--temperature", type=float, default=None, help="softmax temperature of the values (1.0 = off)")
-    s.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (1.0 = off)")
-    s.add_argument(
-        "--order-temperature",
-        type=float,
-        default=None,
-        help="confidence sampler: 0 = greedy confidence order … inf = random order (positions drawn ∝ p^(1/τ))",
-    )
-    p.add_argument("--prefix", default=None, help="residues fixed at the N-terminus, e.g. MKT")
-    p.add_argument("--motif", default=None, help="residues fixed at 1-based positions, e.g. 5:WW,40:C")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
-    p.add_argument("--max-tokens", type=int, default=8192, help="cap on padded tokens per forward pass (default 8192)")
-    add_device_args(p)
-    p.add_argument("--out", type=Path, default=None, help="FASTA file to write (default: print to stdout)")
-    ab = p.add_argument_group("CDR redesign (antibodies)")
-    ab.add_argument("--parent", default=None, help="parent antibody: a sequence or a FASTA file (each record a parent)")
-    ab.add_argument("--redesign", default=None, help="CDRs to regenerate: H1, H2, H3, L1, L2, L3 (e.g. H3 or H1,H3)")
-    ab.add_argument("--cdr-length", default=None, help="residues per redesigned CDR: N or LO-HI (default: parent's)")
-    ab.add_argument(
-        "--liabilities",
-        default=None,
-        help="refuse and resample designs with these liabilities in the redesigned CDRs: all, or a comma list of "
-        "glycosylation, deamidation, isomerisation, cysteine, oxidation (counts go to stderr)",
-    )
-    return p
-
-
-def read_parents(text: str) -> list[tuple[str, str]]:
-    """``--parent``: a FASTA file's records, or one sequence given on the command line (id ``parent``)."""
-    path = Path(text)
-    if path.is_file():
-        records = read_fasta(path)
-        if not records:
-            raise InvalidSequenceError(f"{path} holds no FASTA records; give a parent antibody sequence")
-        return [(rid.split()[0], seq) for rid, seq in records]
-    if len(text) > 1 and not set(text.upper()) <= set("ACDEFGHIKLMNPQRSTVWYXBZUO"):
-        raise InvalidSequenceError(f"--parent {text!r} is neither a file nor a protein sequence")
-    return [("parent", text)]
-
-
-def redesign_main(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
-    """The ``--parent/--redesign`` path: validate everything (numbering included) before the model loads."""
-    from protein_didi.protein.liabilities import parse_liability_classes
-    from protein_didi.protein.redesign import parse_cdr_length, plan_redesign, redesign
-
-    if args.redesign is None or args.parent is None:
-        raise ValueError("CDR redesign needs both --parent SEQ_OR_FASTA and --redesign CDR (e.g. H3)")
-    if args.motif is not None or args.prefix is not None:
-        raise ValueError("--motif/--prefix do not combine with --redesign: the parent's framework is kept as is")
-    check_sampling(args, 1)
-    lengths = parse_cdr_length(args.cdr_length)
-    classes = parse_liability_classes(args.liabilities) if args.liabilities is not None else ()
-    plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
-    loaded = load_model(args.model, resolve_device(args.device), args.precision)
-    limit = int(loaded.info.get("max_residues", MAX_RESIDUES))
-    for plan in plans:
-        plan.check_fits(limit)
-    s = recommended_sampling(loaded.info, loaded.role) | given_sampling(args)
-    bar.desc = f"{args.model} @ {s['nfe']} NFE, {args.redesign}"
-
-    def say(line: str) -> None:  # the liability account, on its own line below the finished bar
-        bar.close()
-        print(line, file=sys.stderr)
-
-    records = []
-    for plan in plans:
-        records += redesign(loaded, plan, args.num, s["nfe"], args.seed, s["sampler"], s["temperature"], s["top_p"],
-                            args.batch_size, bar, order_temperature=s["order_temperature"], liabilities=classes,
-                            report=say)  # fmt: skip
-    return records
-
-
-def given_sampling(args: argparse.Namespace) -> dict:
-    """The sampler flags the user gave; the rest come from the model (:func:`recommended_sampling`)."""
-    return {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
-
-
-def check_sampling(args: argparse.Namespace, length: int | str | tuple[int, int], motif: Motif | None = None) -> None:
-    """Every given flag checked before the model loads (missing ones by a teacher's defaults, which are valid)."""
-    s = recommended_sampling({}, "teacher") | given_sampling(args)
-    check_request(args.num, length, s["nfe"], s["sampler"], s["temperature"], s["top_p"], motif, args.batch_size,
-                  args.seed, s["order_temperature"])  # fmt: skip
+from protein_didi.cli import split_domain
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Hand the arguments (without ``--domain``) to the domain's command; each loads its model code on demand."""
     domain, rest = split_domain(argv)
     if domain == "text":
-        from protein_didi.text.sample import main as sample_text
+        from protein_didi.text import sample as text_command
 
-        return sample_text(rest)
-    args = build_parser().parse_args(argv)
-    bar = LazyBar("")
-    if args.parent is not None or args.redesign is not None:
-        try:
-            records = redesign_main(args, bar)
-        except (CheckpointError, InvalidSequenceError, ValueError) as err:
-            bar.close()
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        bar.close()
-        return emit(records, args.out)
-    try:
-        if args.liabilities is not None:
-            raise ValueError(
-                "--liabilities filters CDR redesigns; add --parent SEQ_OR_FASTA --redesign CDR, or drop it"
-            )
-        motif = Motif.parse(args.motif, args.prefix)
-        # every argument is checked before the model loads or any progress is drawn (--nfe: the default's too)
-        check_sampling(args, args.length, motif)
-        check_out(args.out)
-        if args.max_tokens < 1:
-            raise ValueError(f"--max-tokens must be ≥ 1, got {args.max_tokens}")
-        loaded = load_model(args.model, resolve_device(args.device), args.precision)
-        s = recommended_sampling(loaded.info, loaded.role) | given_sampling(args)
-        nfe = s["nfe"]
-        bar.desc = f"{args.model} @ {nfe} NFE"
-        seqs = generate(
-            loaded,
-            args.num,
-            args.length,
-            nfe,
-            s["sampler"],
-            s["temperature"],
-            s["top_p"],
-            args.seed,
-            motif,
-            args.batch_size,
-            bar,
-            max_tokens=args.max_tokens,
-            order_temperature=s["order_temperature"],
-        )
-    except (CheckpointError, InvalidSequenceError, ValueError) as err:
-        bar.close()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    bar.close()
-    return emit(sequence_records(seqs, f"{Path(str(args.model)).name}_nfe{nfe}_seed{args.seed}"), args.out)
+        return text_command.main(rest)
+    from protein_didi.protein import sample as protein_command
 
-
-def emit(records: list[tuple[str, str]], out: Path | None) -> int:
-    """Write ``records`` to ``out`` (FASTA) or print them; exit code 0."""
-    if out is not None:
-        write_fasta(out, records)
-        print(f"wrote {len(records)} sequences to {out}", file=sys.stderr)
-    else:
-        for rid, seq in records:
-            print(f">{rid}\n{seq}")
-    return 0
+    return protein_command.main(rest)
 
 
 if __name__ == "__main__":

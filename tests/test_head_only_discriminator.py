@@ -14,7 +14,7 @@ from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.distill import read_teacher_samples
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.fasta import write_fasta
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.pretrained import ModelNotFoundError, load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
 
@@ -73,16 +73,16 @@ def test_head_only_student_loads_its_discriminator_on_first_rgas_use(tmp_path, t
     t = torch.ones(2)
     with torch.no_grad():
         assert torch.allclose(loaded_disc(z, t), disc(z, t), atol=1e-6)
-    assert len(generate(loaded, num=2, length=12, nfe=2, sampler="rgas")) == 2
+    assert len(generate(loaded, ProteinRequest(num=2, length=12, nfe=2, sampler="rgas"))) == 2
 
 
 def test_head_only_student_without_its_teacher_samples_but_refuses_rgas_in_one_line(tmp_path, tiny_model):
     teacher_dir, student_dir, _ = save_head_only_student(tmp_path, tiny_model)
     shutil.rmtree(teacher_dir)
     loaded = load_model(str(student_dir))
-    assert len(generate(loaded, num=2, length=12, nfe=2)) == 2
+    assert len(generate(loaded, ProteinRequest(num=2, length=12, nfe=2))) == 2
     with pytest.raises(ModelNotFoundError, match=r"RGAS with .* reads the teacher's features") as err:
-        generate(loaded, num=2, length=12, nfe=2, sampler="rgas")
+        generate(loaded, ProteinRequest(num=2, length=12, nfe=2, sampler="rgas"))
     assert "\n" not in str(err.value)
 
 
@@ -90,7 +90,7 @@ def test_model_without_discriminator_refuses_rgas(tiny_model, tmp_path):
     loaded = load_model(str(save_model(tmp_path / "t", tiny_model, SCHEDULE, "teacher", {})))
     assert not loaded.has_discriminator
     with pytest.raises(ValueError, match="RGAS needs a discriminator"):
-        generate(loaded, num=1, length=12, nfe=2, sampler="rgas")
+        generate(loaded, ProteinRequest(num=1, length=12, nfe=2, sampler="rgas"))
 
 
 # --- teacher bank from a FASTA of teacher samples ----------------------------------------------------------------
@@ -120,5 +120,5 @@ def test_shipped_antibody_student_guides_rgas_with_a_head_on_antiberty():
     assert loaded.role == "student-didi" and loaded.discriminator is None and loaded.has_discriminator
     disc = loaded.require_discriminator()
     assert disc.frozen_backbone and sum(p.numel() for p in disc.parameters()) < 300_000  # the head alone
-    seqs = generate(loaded, num=2, length=30, nfe=2, sampler="rgas")
+    seqs = generate(loaded, ProteinRequest(num=2, length=30, nfe=2, sampler="rgas"))
     assert len(seqs) == 2 and all(len(s) == 30 for s in seqs)

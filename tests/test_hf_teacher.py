@@ -16,7 +16,7 @@ from protein_didi.core.rgas import reward_gradient
 from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.protein.alphabet import ALPHABET, STANDARD_AA, InvalidSequenceError
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.hf_mlm import BertDenoiser, vocabulary_maps
 from protein_didi.protein.pretrained import LoadedModel, ModelNotFoundError, load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
@@ -146,7 +146,7 @@ def test_adapter_matches_antiberty_package(antiberty, antiberty_reference):
 
 
 def test_antiberty_samples_in_eight_steps(antiberty):
-    seqs = generate(antiberty, 2, 24, nfe=8, seed=0)
+    seqs = generate(antiberty, ProteinRequest(num=2, length=24, nfe=8, seed=0))
     assert [len(s) for s in seqs] == [24, 24] and all(set(s) <= set(STANDARD_AA) for s in seqs)
 
 
@@ -174,7 +174,7 @@ def test_ancestral_sampling_and_length_limit():
     loaded = LoadedModel(model, LogLinearSchedule(), "tiny", {"max_residues": model.max_residues})
     assert model.max_residues == 38
     with pytest.raises(InvalidSequenceError, match="exceeds this model's 38 residues"):
-        generate(loaded, 1, 39, nfe=2)
+        generate(loaded, ProteinRequest(num=1, length=39, nfe=2))
 
 
 def test_soft_one_hot_features_equal_hard_and_rgas_gradient_is_correct_at_masks():

@@ -8,7 +8,6 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from protein_didi import sample
 from protein_didi.core import precision as prec
 from protein_didi.core import sampler as sampler_mod
 from protein_didi.core.precision import (
@@ -20,8 +19,9 @@ from protein_didi.core.precision import (
 )
 from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.core.schedule import LogLinearSchedule
+from protein_didi.protein import sample
 from protein_didi.protein.alphabet import ALPHABET
-from protein_didi.protein.generate import generate, plan_batches
+from protein_didi.protein.generate import ProteinRequest, generate, plan_batches
 from protein_didi.protein.hf_mlm import BERT_SPECIALS, BertDenoiser
 from protein_didi.protein.model import EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import load_model
@@ -146,10 +146,10 @@ def test_precisions_a_device_cannot_run_are_refused_in_one_line(monkeypatch) -> 
 def test_sample_cli_loads_the_model_in_the_chosen_precision(monkeypatch, capsys) -> None:
     seen = {}
 
-    def fake_generate(loaded, num, *args, **kwargs):
+    def fake_generate(loaded, request, *args, **kwargs):
         seen["precision"], seen["net"] = loaded.precision, module_precision(loaded.model)
-        seen["max_tokens"] = kwargs.get("max_tokens")
-        return ["ACD"] * num
+        seen["max_tokens"] = request.max_tokens
+        return ["ACD"] * request.num
 
     monkeypatch.setattr(sample, "generate", fake_generate)
     assert sample.main(["--model", "student", "--num", "2", "--precision", "int8", "--max-tokens", "500"]) == 0
@@ -177,7 +177,7 @@ def test_rgas_discriminator_precision(monkeypatch) -> None:
     for precision, disc_precision in (("int8", "fp32"), ("bf16", "bf16")):
         loaded = load_model("student", "cpu", precision)
         assert module_precision(loaded.discriminator) == disc_precision
-        seqs = generate(loaded, 2, 12, 4, sampler="rgas", seed=0)
+        seqs = generate(loaded, ProteinRequest(num=2, length=12, nfe=4, sampler="rgas", seed=0))
         assert [len(s) for s in seqs] == [12, 12]
 
 

@@ -6,7 +6,7 @@ from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.fasta import read_fasta
-from protein_didi.protein.generate import Motif, generate
+from protein_didi.protein.generate import Motif, ProteinRequest, generate
 from protein_didi.protein.model import EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import ModelNotFoundError, load_model, save_model
 from protein_didi.sample import main as sample_main
@@ -61,10 +61,11 @@ def test_motifs_are_kept(tiny_model):
 
     loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
     motif = Motif.parse("5:WW,20:C", prefix="MK")
-    seqs = generate(loaded, 3, 24, nfe=4, motif=motif, seed=1)
+    seqs = generate(loaded, ProteinRequest(num=3, length=24, nfe=4, motif=motif, seed=1))
     assert all(s[:2] == "MK" and s[4:6] == "WW" and s[19] == "C" and len(s) == 24 for s in seqs)
     assert all(set(s) <= set("ACDEFGHIKLMNPQRSTVWY") for s in seqs)
-    assert generate(loaded, 3, (10, 20), nfe=4, seed=2) == generate(loaded, 3, (10, 20), nfe=4, seed=2)
+    ranged = ProteinRequest(num=3, length=(10, 20), nfe=4, seed=2)
+    assert generate(loaded, ranged) == generate(loaded, ranged)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ pytest.importorskip("anarci", reason="needs the antibody extra: pip install -e .
 from protein_didi.eval.antibody import load_natural_antibodies
 from protein_didi.eval.numbering import AntibodyError, number_antibodies
 from protein_didi.protein.redesign import parse_cdr_length, parse_cdr_names, plan_redesign, redesign
+from protein_didi.protein.request import ProteinRequest
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_framework_is_kept_and_cdr_lengths_follow_the_range(tiny_model, heavy_pa
     plan = plan_redesign(parent, "H3", (10, 14), pid)
     ((start, end),) = plan.spans
     loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
-    designs = redesign(loaded, plan, 12, nfe=4, seed=0, batch_size=5)
+    designs = redesign(loaded, ProteinRequest(plan=plan, num=12, nfe=4, seed=0, batch_size=5))
     assert len(designs) == 12 and len({s for _, s in designs}) == 12
     lengths = set()
     for rid, seq in designs:
@@ -43,10 +44,10 @@ def test_framework_is_kept_and_cdr_lengths_follow_the_range(tiny_model, heavy_pa
         assert seq[:start] == parent[:start] and seq[start + n :] == parent[end:]  # framework exact
         assert set(seq) <= set("ACDEFGHIKLMNPQRSTVWY")
     assert len(lengths) > 1  # lengths vary across designs
-    assert redesign(loaded, plan, 12, nfe=4, seed=0, batch_size=5) == designs  # seeded
-    assert redesign(loaded, plan, 12, nfe=4, seed=1, batch_size=5) != designs
+    assert redesign(loaded, ProteinRequest(plan=plan, num=12, nfe=4, seed=0, batch_size=5)) == designs  # seeded
+    assert redesign(loaded, ProteinRequest(plan=plan, num=12, nfe=4, seed=1, batch_size=5)) != designs
     # default: the parent's own CDR length
-    same = redesign(loaded, plan_redesign(parent, "H3", None, pid), 2, nfe=4)
+    same = redesign(loaded, ProteinRequest(plan=plan_redesign(parent, "H3", None, pid), num=2, nfe=4))
     assert all(len(s) == len(parent) for _, s in same)
 
 
@@ -130,7 +131,7 @@ def test_redesign_resamples_until_the_loops_are_free_of_the_chosen_liabilities(t
     plan = plan_redesign(parent, "H3", (12, 14), pid)
     loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
     classes = ("glycosylation", "deamidation", "isomerisation", "cysteine")
-    result = redesign_free_of(loaded, plan, 6, classes, nfe=4, seed=0)
+    result = redesign_free_of(loaded, ProteinRequest(plan=plan, num=6, liabilities=classes, nfe=4, seed=0))
     assert len(result.records) == 6 and result.refused_designs > 0  # a random tiny model makes plenty of N, D and C
     assert result.drawn >= 6 + result.refused_designs and sum(result.refused.values()) >= result.refused_designs
     start = plan.spans[0][0]
@@ -141,15 +142,18 @@ def test_redesign_resamples_until_the_loops_are_free_of_the_chosen_liabilities(t
     for rid, seq in result.records:
         assert span_liabilities(seq, loop(rid), classes) == []  # checked without the filter's own helper
         assert "C" not in seq[slice(*loop(rid))]
-    unfiltered = redesign(loaded, plan, 6, nfe=4, seed=0)
+    unfiltered = redesign(loaded, ProteinRequest(plan=plan, num=6, nfe=4, seed=0))
     clean = [s for rid, s in unfiltered if not span_liabilities(s, loop(rid), classes)]
     assert [s for _, s in result.records][: len(clean)] == clean  # round 0 is redesign()'s own draw
     assert "6 of 6 designs free of glycosylation, deamidation, isomerisation, cysteine" in result.summary()
     lines: list[str] = []
-    assert redesign(loaded, plan, 6, nfe=4, seed=0, liabilities=classes, report=lines.append) == result.records
+    filtered = ProteinRequest(plan=plan, num=6, nfe=4, seed=0, liabilities=classes)
+    assert redesign(loaded, filtered, report=lines.append) == result.records
     assert lines == [result.summary()]
     # a request that cannot be met ends with what it found and says how to loosen it
-    short = redesign_free_of(loaded, plan, 4, ("oxidation", *classes), nfe=4, seed=0, max_draws=5)
+    short = redesign_free_of(
+        loaded, ProteinRequest(plan=plan, num=4, liabilities=("oxidation", *classes), nfe=4), max_draws=5
+    )
     assert short.drawn == 5 and len(short.records) < 4 and "stopped after 5 draws" in short.summary()
 
 

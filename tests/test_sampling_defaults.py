@@ -1,11 +1,15 @@
 """A model's stored sampler settings are what ``sample`` uses when no flag is given; flags override them."""
 
+import dataclasses
+
 import pytest
 
-import protein_didi.sample as sample_cli
+import protein_didi.protein.sample as sample_cli
 from protein_didi.core.schedule import LogLinearSchedule
-from protein_didi.protein.generate import recommended_sampling
 from protein_didi.protein.pretrained import save_model
+from protein_didi.protein.request import ProteinRequest
+
+recommended_sampling = ProteinRequest.recommended  # the one default rule, with the protein teacher's steps
 
 
 def test_recommended_sampling_reads_the_checkpoint_and_falls_back_to_role_defaults():
@@ -29,9 +33,9 @@ def stored_model(tmp_path, tiny_model):
 def run_sample(monkeypatch, argv):
     calls = []
 
-    def fake_generate(loaded, num, length, nfe, sampler, temperature, top_p, *args, **kwargs):
-        calls.append(dict(nfe=nfe, sampler=sampler, temperature=temperature, top_p=top_p, **kwargs))
-        return ["ACDE"] * num
+    def fake_generate(loaded, request, *args, **kwargs):
+        calls.append(dataclasses.asdict(request.fitted(loaded)))  # the settings generate() samples with
+        return ["ACDE"] * request.num
 
     monkeypatch.setattr(sample_cli, "generate", fake_generate)
     assert sample_cli.main(argv) == 0

@@ -9,156 +9,60 @@ CDR-H3s span ~5–25 residues), so a batch groups designs of equal total length.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from protein_didi.core.sampler import SamplerConfig
-from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
-from protein_didi.protein.generate import sample_batch
+from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.cdr_plan import (
+    MAX_CDR_LENGTH,
+    RedesignPlan,
+    design_spans,
+    parse_cdr_length,
+    parse_cdr_names,
+    plan_redesign,
+)
+from protein_didi.protein.generate import ProgressCallback, plan_batches, sample_batch, steps_reporter
 from protein_didi.protein.liabilities import LIABILITY_CLASSES, Liability, span_liabilities
 from protein_didi.protein.pretrained import LoadedModel
+from protein_didi.protein.request import ProteinRequest
 
-if TYPE_CHECKING:  # numbering imports ANARCI, which redesign loads only when it plans
-    from protein_didi.protein.numbering import AntibodyNumbering
-
-ProgressCallback = Callable[[int, int], None]
-MAX_CDR_LENGTH = 40
-
-
-@dataclass(frozen=True)
-class RedesignPlan:
-    """Where to generate: the parent split into kept segments around the CDRs to redesign."""
-
-    parent_id: str
-    parent: str
-    cdrs: tuple[str, ...]  # e.g. ("H3",) in parent order
-    spans: tuple[tuple[int, int], ...]  # half-open index spans of those CDRs in ``parent``
-    lengths: tuple[tuple[int, int], ...]  # (lo, hi) residues each CDR may take
-    numbering: AntibodyNumbering = field(compare=False)  # the parent's (regions and chain, for display)
-
-    @property
-    def longest(self) -> int:
-        """Residues of the longest possible design."""
-        return len(self.parent) + sum(
-            hi - (end - start) for (start, end), (_, hi) in zip(self.spans, self.lengths, strict=True)
-        )
-
-    def check_fits(self, max_residues: int) -> None:
-        """One-line error when a design could exceed the model's positions."""
-        if self.longest > max_residues:
-            raise InvalidSequenceError(
-                f"{self.parent_id}: designs would reach {self.longest} residues, more than the model's "
-                f"{max_residues}; shorten --cdr-length"
-            )
-
-    def template(self, cdr_lengths: Sequence[int]) -> np.ndarray:
-        """Residue ids (no specials) of the parent with each CDR replaced by ``cdr_lengths[k]`` [MASK]s."""
-        pieces, cursor = [], 0
-        for (start, end), n in zip(self.spans, cdr_lengths, strict=True):
-            pieces += [ALPHABET.encode_residues(self.parent[cursor:start]), np.full(n, ALPHABET.mask_id, np.uint8)]
-            cursor = end
-        pieces.append(ALPHABET.encode_residues(self.parent[cursor:]))
-        return np.concatenate(pieces)
-
-    def framework(self, design: str, cdr_lengths: Sequence[int]) -> str:
-        """``design`` with its CDRs cut out: equals the parent's framework for every valid design."""
-        out, cursor_d, cursor_p = [], 0, 0
-        for (start, end), n in zip(self.spans, cdr_lengths, strict=True):
-            out.append(design[cursor_d : cursor_d + start - cursor_p])
-            cursor_d += start - cursor_p + n
-            cursor_p = end
-        out.append(design[cursor_d:])
-        return "".join(out)
-
-
-def parse_cdr_names(text: str) -> tuple[str, ...]:
-    """``"H3"`` or ``"H1,H3"`` → ("H1", "H3"); one chain letter for all."""
-    names = tuple(dict.fromkeys(p.strip().upper() for p in text.split(",") if p.strip()))
-    bad = [n for n in names if not re.fullmatch(r"[HL][123]", n)]
-    if not names or bad:
-        raise InvalidSequenceError(
-            f"--redesign {text!r}: CDR names must be H1, H2, H3, L1, L2 or L3 (comma-separated, e.g. H3 or H1,H3)"
-        )
-    if len({n[0] for n in names}) > 1:
-        raise InvalidSequenceError(f"--redesign {text!r} mixes heavy and light CDRs; a parent is one chain")
-    return names
-
-
-def parse_cdr_length(text: str | None) -> tuple[int, int] | None:
-    """``"10-14"`` or ``"12"`` → (lo, hi); None keeps each CDR's parent length."""
-    if text is None:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", text)
-    if m is None:
-        raise InvalidSequenceError(f"--cdr-length {text!r} is not N or LO-HI (e.g. 10-14)")
-    lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-    if not 1 <= lo <= hi <= MAX_CDR_LENGTH:
-        raise InvalidSequenceError(f"--cdr-length {text!r} is out of range; choose 1 ≤ LO ≤ HI ≤ {MAX_CDR_LENGTH}")
-    return lo, hi
-
-
-def plan_redesign(
-    parent: str,
-    cdrs: str | Sequence[str],
-    cdr_length: tuple[int, int] | None = None,
-    parent_id: str = "parent",
-    max_residues: int | None = None,
-) -> RedesignPlan:
-    """Number ``parent`` and locate its CDRs; one-line errors for unnumberable parents and bad requests."""
-    from protein_didi.protein.numbering import cdr_span, number_antibody
-
-    names = parse_cdr_names(cdrs) if isinstance(cdrs, str) else parse_cdr_names(",".join(cdrs))
-    parent = ALPHABET.validate(parent, parent_id, max_residues=None)
-    numbering = number_antibody(parent)
-    found = sorted((cdr_span(numbering, name), name) for name in names)
-    spans = tuple(span for span, _ in found)
-    lengths = tuple(cdr_length or (end - start, end - start) for start, end in spans)
-    if any(lo < 1 for lo, _ in lengths):
-        raise InvalidSequenceError(f"{parent_id}: a CDR to keep at its parent length is empty; give --cdr-length")
-    plan = RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths, numbering)
-    if max_residues is not None:
-        plan.check_fits(max_residues)
-    return plan
+__all__ = [  # the plan's names too: redesign is where users look for them
+    "MAX_CDR_LENGTH",
+    "FilteredDesigns",
+    "RedesignPlan",
+    "design_liabilities",
+    "parse_cdr_length",
+    "parse_cdr_names",
+    "plan_redesign",
+    "redesign",
+    "redesign_free_of",
+]
 
 
 def _draw(
-    loaded: LoadedModel,
-    plan: RedesignPlan,
-    num: int,
-    nfe: int,
-    seed: int,
-    sampler: str,
-    temperature: float,
-    top_p: float,
-    batch_size: int,
-    progress: ProgressCallback | None,
-    order_temperature: float,
+    loaded: LoadedModel, request: ProteinRequest, progress: ProgressCallback | None
 ) -> list[tuple[str, tuple[int, ...]]]:
-    """``num`` raw designs with their CDR lengths, in draw order."""
-    rng = np.random.default_rng(seed)
-    cdr_lengths = [tuple(int(rng.integers(lo, hi + 1)) for lo, hi in plan.lengths) for _ in range(num)]
+    """``request.num`` raw designs of ``request.plan`` with their CDR lengths, in draw order (request fitted)."""
+    plan = request.plan
+    assert plan is not None and request.resolved
+    rng = np.random.default_rng(request.seed)
+    cdr_lengths = [tuple(int(rng.integers(lo, hi + 1)) for lo, hi in plan.lengths) for _ in range(request.num)]
     device = next(loaded.model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    config = SamplerConfig(nfe, temperature, top_p, suppress=ALPHABET.nonstandard_ids)
-    order = sorted(range(num), key=lambda i: sum(cdr_lengths[i]))  # equal total lengths share a batch
-    designs: list[str] = [""] * num
-    total, done = nfe * -(-num // batch_size), 0
-    for start in range(0, num, batch_size):
-        idx = order[start : start + batch_size]
+    gen = torch.Generator(device=device).manual_seed(request.seed)
+    order = sorted(range(request.num), key=lambda i: sum(cdr_lengths[i]))  # equal total lengths share a batch
+    sizes = [len(plan.parent) + sum(cdr_lengths[i]) - sum(e - s for s, e in plan.spans) for i in order]
+    batches = plan_batches(sizes, request.batch_size, request.max_tokens)
+    designs: list[str] = [""] * request.num
+    total, done = request.nfe * len(batches), 0
+    for start, stop in batches:
+        idx = order[start:stop]
         tokens = ALPHABET.pack([plan.template(cdr_lengths[i]) for i in idx]).to(device)
         fixed = ALPHABET.special_positions(tokens) | (tokens != ALPHABET.mask_id)
-
-        def on_step(step: int, n_steps: int, z: torch.Tensor, base: int = done) -> None:
-            if progress is not None:
-                progress(base + step, total)
-
-        z = sample_batch(loaded, tokens, fixed, config, sampler, gen, on_step, order_temperature=order_temperature)
-        done += nfe
+        z = sample_batch(loaded, request, tokens, fixed, gen, steps_reporter(progress, done, total))
+        done += request.nfe
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             designs[i] = seq
     return list(zip(designs, cdr_lengths, strict=True))
@@ -172,43 +76,32 @@ def _records(plan: RedesignPlan, designs: Sequence[tuple[str, tuple[int, ...]]])
     return records
 
 
-def _check(num: int, nfe: int, batch_size: int, sampler: str, loaded: LoadedModel) -> None:
-    if num < 1 or nfe < 1 or batch_size < 1:
-        raise ValueError(f"num, nfe and batch size must be ≥ 1 (got {num}, {nfe}, {batch_size})")
-    if sampler == "rgas":
-        loaded.require_discriminator()  # one line if there is none, before any progress
+def _fitted(loaded: LoadedModel, request: ProteinRequest) -> tuple[ProteinRequest, RedesignPlan]:
+    if request.plan is None:
+        raise ValueError("CDR redesign needs a plan: build the request with plan=plan_redesign(parent, cdrs)")
+    return request.fitted(loaded), request.plan
 
 
 def redesign(
     loaded: LoadedModel,
-    plan: RedesignPlan,
-    num: int,
-    nfe: int = 8,
-    seed: int = 0,
-    sampler: str = "ancestral",
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    batch_size: int = 32,
+    request: ProteinRequest,
     progress: ProgressCallback | None = None,
-    order_temperature: float = 0.0,
-    liabilities: Sequence[str] = (),
     report: Callable[[str], None] | None = None,
 ) -> list[tuple[str, str]]:
-    """``num`` designs as FASTA records ``(id, sequence)``; ids name the parent, the CDRs and their lengths.
+    """``request.num`` designs of ``request.plan`` as FASTA records ``(id, sequence)``; ids name the parent,
+    the CDRs and their lengths.
 
-    ``liabilities`` (classes of :mod:`protein_didi.protein.liabilities`): designs with
-    one of them in a redesigned CDR are refused and resampled
-    (:func:`redesign_free_of`); ``report`` receives the one-line account.
+    With ``request.liabilities`` (classes of :mod:`protein_didi.protein.liabilities`), designs with one
+    of them in a redesigned CDR are refused and resampled (:func:`redesign_free_of`); ``report``
+    receives the one-line account.
     """
-    if liabilities:
-        result = redesign_free_of(loaded, plan, num, liabilities, nfe, seed, sampler, temperature, top_p,
-                                  batch_size, progress, order_temperature)  # fmt: skip
+    if request.liabilities:
+        result = redesign_free_of(loaded, request, progress)
         if report is not None:
             report(result.summary())
         return result.records
-    _check(num, nfe, batch_size, sampler, loaded)
-    designs = _draw(loaded, plan, num, nfe, seed, sampler, temperature, top_p, batch_size, progress, order_temperature)
-    return _records(plan, designs)
+    request, plan = _fitted(loaded, request)
+    return _records(plan, _draw(loaded, request, progress))
 
 
 MAX_DRAWS_PER_DESIGN = 50
@@ -242,15 +135,6 @@ class FilteredDesigns:
         return line
 
 
-def design_spans(plan: RedesignPlan, cdr_lengths: Sequence[int]) -> list[tuple[int, int]]:
-    """Index spans of the redesigned CDRs in a design whose CDRs have ``cdr_lengths``."""
-    spans, shift = [], 0
-    for (start, end), n in zip(plan.spans, cdr_lengths, strict=True):
-        spans.append((start + shift, start + shift + n))
-        shift += n - (end - start)
-    return spans
-
-
 def design_liabilities(
     plan: RedesignPlan, design: str, cdr_lengths: Sequence[int], classes: Sequence[str] = LIABILITY_CLASSES
 ) -> list[Liability]:
@@ -263,32 +147,22 @@ def design_liabilities(
 
 def redesign_free_of(
     loaded: LoadedModel,
-    plan: RedesignPlan,
-    num: int,
-    classes: Sequence[str],
-    nfe: int = 8,
-    seed: int = 0,
-    sampler: str = "ancestral",
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    batch_size: int = 32,
+    request: ProteinRequest,
     progress: ProgressCallback | None = None,
-    order_temperature: float = 0.0,
     max_draws: int | None = None,
 ) -> FilteredDesigns:
-    """``num`` designs with none of ``classes`` in the redesigned CDRs: refused designs are resampled.
+    """``request.num`` designs with none of ``request.liabilities`` in the redesigned CDRs: refused designs
+    are resampled.
 
-    The first round is exactly :func:`redesign`'s draw with ``seed`` (so clean
-    designs are the ones an unfiltered run gives); later rounds draw, from
-    seeds derived from ``seed``, as many as the pass rate so far says are
-    needed. Stops after ``max_draws`` (default :data:`MAX_DRAWS_PER_DESIGN` per
-    design) with fewer designs rather than loop forever; the summary says so.
+    The first round is exactly :func:`redesign`'s unfiltered draw with the request's seed (so clean
+    designs are the ones an unfiltered run gives); later rounds draw, from seeds derived from it, as
+    many as the pass rate so far says are needed. Stops after ``max_draws`` (default
+    :data:`MAX_DRAWS_PER_DESIGN` per design) with fewer designs rather than loop forever; the summary says so.
     """
-    _check(num, nfe, batch_size, sampler, loaded)
-    classes = tuple(dict.fromkeys(classes))
-    unknown = sorted(set(classes) - set(LIABILITY_CLASSES))
-    if unknown or not classes:
-        raise ValueError(f"liability classes {unknown or '[]'}: choose from {', '.join(LIABILITY_CLASSES)}")
+    request, plan = _fitted(loaded, request)
+    classes, num = request.liabilities, request.num
+    if not classes:
+        raise ValueError(f"name the liability classes to refuse: {', '.join(LIABILITY_CLASSES)}")
     limit = max_draws if max_draws is not None else MAX_DRAWS_PER_DESIGN * num
     kept: list[tuple[str, tuple[int, ...]]] = []
     refused = dict.fromkeys(classes, 0)
@@ -298,9 +172,8 @@ def redesign_free_of(
         missing = num - len(kept)
         rate = max(len(kept) / drawn, 0.125) if drawn else 1.0
         size = min(limit - drawn, max(missing, int(np.ceil(missing / rate))))
-        round_seed = seed if round_ == 0 else int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
-        for seq, lens in _draw(loaded, plan, size, nfe, round_seed, sampler, temperature, top_p, batch_size,
-                               progress, order_temperature):  # fmt: skip
+        seed = request.seed if round_ == 0 else int(np.random.SeedSequence([request.seed, round_]).generate_state(1)[0])
+        for seq, lens in _draw(loaded, request.replace(num=size, seed=seed), progress):
             drawn += 1
             found = design_liabilities(plan, seq, lens, classes)
             if found:

@@ -1,0 +1,134 @@
+"""One sampling request, in every domain: how many, which sampler with which settings, seed and batching.
+
+Every entry point (CLI, app, benchmarks) builds one request and hands it to its domain's ``generate``;
+the request checks itself when it is made, before any model loads or progress is drawn. A new sampler
+option is therefore one field here (checked in :meth:`SampleRequest.__post_init__`) plus its use in
+:func:`draw`: no caller's signature changes. Domains subclass it with what they add (lengths, motifs,
+CDR plans) and their own step count for teachers.
+
+Sampler settings left ``None`` are the model's: a checkpoint may store the settings chosen for it on a
+validation set (``info["sampling"]``); otherwise students take 8 ancestral steps and teachers
+:attr:`SampleRequest.teacher_nfe`. :meth:`SampleRequest.for_model` fills them in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+import torch
+
+from protein_didi.core.confidence import ConfidenceConfig, confidence_sample
+from protein_didi.core.denoiser import Denoiser
+from protein_didi.core.discriminator import Discriminator
+from protein_didi.core.rgas import RGASConfig, rgas_sample
+from protein_didi.core.sampler import SamplerConfig, StepCallback, ancestral_sample
+from protein_didi.core.schedule import NoiseSchedule
+
+SAMPLERS = ("ancestral", "confidence", "rgas")
+SAMPLING_KEYS = ("nfe", "sampler", "temperature", "top_p", "order_temperature")
+STUDENT_NFE = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleRequest:
+    """What to sample, independent of the domain; invalid values raise a one-line ``ValueError`` when made."""
+
+    num: int = 8
+    nfe: int | None = None  # sampling steps (function evaluations); None: the model's
+    sampler: str | None = None  # one of SAMPLERS; None: the model's
+    temperature: float | None = None  # softmax temperature of the values (1 = off)
+    top_p: float | None = None  # nucleus mass (1 = off)
+    order_temperature: float | None = None  # confidence sampler: 0 greedy order … inf random order
+    seed: int = 0
+    batch_size: int = 32
+    rgas: Mapping[str, float] = field(default_factory=dict, hash=False)  # RGASConfig overrides (candidates, …)
+
+    teacher_nfe: ClassVar[int] = 64  # a domain's default steps for models that are not students
+
+    def __post_init__(self) -> None:
+        if self.num < 1:
+            raise ValueError(f"number of sequences must be ≥ 1, got {self.num}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be ≥ 1, got {self.batch_size}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be ≥ 0, got {self.seed}")
+        if self.nfe is not None and self.nfe < 1:
+            raise ValueError(f"NFE (sampling steps) must be ≥ 1, got {self.nfe}")
+        if self.sampler is not None and self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {SAMPLERS}")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top-p must be in (0, 1], got {self.top_p}")
+        tau = self.order_temperature
+        if tau is not None and (math.isnan(tau) or tau < 0):
+            raise ValueError(f"order temperature must be ≥ 0 (0 = greedy confidence, inf = random order), got {tau}")
+        unknown = set(self.rgas) - {f.name for f in dataclasses.fields(RGASConfig)} - {"sampler"}
+        if unknown:
+            raise ValueError(f"unknown RGAS settings {sorted(unknown)}; see protein_didi.core.rgas.RGASConfig")
+
+    @classmethod
+    def recommended(cls, info: Mapping, role: str) -> dict:
+        """The sampler settings a model is used with when the request leaves them unset (the one default rule)."""
+        nfe = STUDENT_NFE if role.startswith("student") else cls.teacher_nfe
+        settings = {"nfe": nfe, "sampler": "ancestral", "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0}
+        stored = info.get("sampling", {})
+        unknown = set(stored) - set(SAMPLING_KEYS) - {"chosen_on"}
+        if unknown:
+            raise ValueError(
+                f"checkpoint's sampling settings have unknown keys {sorted(unknown)}; expected {SAMPLING_KEYS}"
+            )
+        return settings | {k: stored[k] for k in SAMPLING_KEYS if k in stored}
+
+    def given(self) -> dict:
+        """The sampler settings this request sets itself (the rest are the model's)."""
+        return {k: getattr(self, k) for k in SAMPLING_KEYS if getattr(self, k) is not None}
+
+    def for_model(self, info: Mapping, role: str) -> Self:
+        """This request with every unset sampler setting taken from the model (stored or role default)."""
+        return dataclasses.replace(self, **(self.recommended(info, role) | self.given()))
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with ``changes``, checked again (e.g. one request per parent from a template request)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def resolved(self) -> bool:
+        return all(getattr(self, k) is not None for k in SAMPLING_KEYS)
+
+    def sampler_config(self, suppress: tuple[int, ...] = ()) -> SamplerConfig:
+        """The core sampler's settings; call on a request :meth:`for_model` has filled in."""
+        assert self.resolved, "fill the request's sampler settings with for_model(info, role) first"
+        return SamplerConfig(self.nfe, self.temperature, self.top_p, suppress=suppress)  # type: ignore[arg-type]
+
+
+def draw(
+    request: SampleRequest,
+    model: Denoiser,
+    tokens: torch.Tensor,
+    fixed: torch.Tensor,
+    schedule: NoiseSchedule,
+    generator: torch.Generator,
+    on_step: StepCallback | None = None,
+    discriminator: Discriminator | None = None,
+    suppress: tuple[int, ...] = (),
+) -> torch.Tensor:
+    """One batch of masked ``tokens`` (``fixed`` positions kept) through the request's sampler.
+
+    ``ancestral`` reveals in random order, ``confidence`` reveals the most confident positions first at
+    the request's order temperature, ``rgas`` is guided by ``discriminator`` (a distilled student's).
+    """
+    config = request.sampler_config(suppress)
+    if request.sampler == "rgas":
+        if discriminator is None:
+            raise ValueError("RGAS needs the discriminator a distilled student ships; choose another sampler")
+        rgas = RGASConfig(sampler=config, **request.rgas)
+        return rgas_sample(model, discriminator, tokens, fixed, schedule, rgas, generator, on_step)
+    if request.sampler == "confidence":
+        ordered = ConfidenceConfig(config, float(request.order_temperature))  # type: ignore[arg-type]
+        return confidence_sample(model, tokens, fixed, schedule, ordered, generator, on_step)
+    return ancestral_sample(model, tokens, fixed, schedule, config, generator, on_step)
