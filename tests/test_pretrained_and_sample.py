@@ -118,10 +118,11 @@ def test_sample_validates_everything_before_loading_or_progress(capsys, extra, m
 
 def test_text_sample_validates_before_loading(capsys):
     for extra, message in (
-        (["--nfe", "0"], "--nfe must be ≥ 1, got 0"),
-        (["--num", "0"], "--num must be ≥ 1"),
-        (["--length", "2"], "--length must be ≥ 3"),
-        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+        # the one request's messages, the same as the protein command's
+        (["--nfe", "0"], "NFE (sampling steps) must be ≥ 1, got 0"),
+        (["--num", "0"], "number of sequences must be ≥ 1"),
+        (["--length", "2"], "text length must be ≥ 3"),
+        (["--top-p", "0"], "top-p must be in (0, 1]"),
     ):
         assert sample_main(["--domain", "text", "--model", "/no/such/dir", *extra]) == 2
         err = capsys.readouterr().err

@@ -14,7 +14,7 @@ from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.distill import main as distill_main
 from protein_didi.sample import main as sample_main
 from protein_didi.text.evaluate import mean_token_entropy, token_entropy
-from protein_didi.text.generate import decode_blocks, generate_tokens
+from protein_didi.text.generate import TextRequest, decode_blocks, generate_tokens
 from protein_didi.text.judge import load_judge, perplexity
 from protein_didi.text.pretrained import CHECKPOINT_DIR, load_model
 from protein_didi.text.prompts import TextPrompts
@@ -101,7 +101,9 @@ def test_distill_cli_text_domain(setup, tmp_path, method):
     assert info["lengths"] == [LENGTH] and info["teacher"] == str(setup["teacher"])
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     if method == "didi":  # RGAS guidance runs through the DiT's soft-token path
-        tokens = generate_tokens(student, 2, LENGTH, 4, sampler="rgas", rgas_kwargs={"candidates": 2})
+        tokens = generate_tokens(
+            student, TextRequest(num=2, length=LENGTH, nfe=4, sampler="rgas", rgas={"candidates": 2})
+        )
         assert tokens.shape == (2, LENGTH) and (tokens != student.tokenizer.mask_id).all()
 
 
@@ -116,9 +118,9 @@ def test_distill_cli_text_errors(setup, tmp_path, capsys):
 
 def test_sampling_is_seeded_and_decodes(setup, capsys):
     teacher = load_model(str(setup["teacher"]))
-    a = generate_tokens(teacher, 3, LENGTH, 4, seed=1, batch_size=2)
-    assert torch.equal(a, generate_tokens(teacher, 3, LENGTH, 4, seed=1, batch_size=2))
-    assert not torch.equal(a, generate_tokens(teacher, 3, LENGTH, 4, seed=2, batch_size=2))
+    a = generate_tokens(teacher, TextRequest(num=3, length=LENGTH, nfe=4, seed=1, batch_size=2))
+    assert torch.equal(a, generate_tokens(teacher, TextRequest(num=3, length=LENGTH, nfe=4, seed=1, batch_size=2)))
+    assert not torch.equal(a, generate_tokens(teacher, TextRequest(num=3, length=LENGTH, nfe=4, seed=2, batch_size=2)))
     assert (a[:, 0] == teacher.tokenizer.bos_id).all() and (a[:, -1] == teacher.tokenizer.eos_id).all()
     assert (a != teacher.tokenizer.mask_id).all()
     assert decode_blocks(teacher, a)[0] == teacher.tokenizer.decode(a[0, 1:-1].tolist())
@@ -168,6 +170,6 @@ def test_shipped_text_models_load_and_sample():
     assert student.role == "student-didi" and student.discriminator is not None
     assert student.tokenizer.sha256 == teacher.tokenizer.sha256
     assert teacher.info["valid_nelbo_nats_per_token"] < teacher.info["valid_unigram_nats_per_token"]
-    texts = decode_blocks(student, generate_tokens(student, 2, 32, 2))
+    texts = decode_blocks(student, generate_tokens(student, TextRequest(num=2, length=32, nfe=2)))
     nll, count = load_judge("judge").score(texts)
     assert len(texts) == 2 and (count > 0).all() and np.isfinite(nll).all()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
@@ -29,6 +29,7 @@ from protein_didi.core.sampler import SamplerConfig, StepCallback, ancestral_sam
 from protein_didi.core.schedule import NoiseSchedule
 
 SAMPLERS = ("ancestral", "confidence", "rgas")
+ProgressCallback = Callable[[int, int], None]  # (steps done, steps in all), across every batch of a request
 SAMPLING_KEYS = ("nfe", "sampler", "temperature", "top_p", "order_temperature")
 STUDENT_NFE = 8
 
@@ -132,3 +133,13 @@ def draw(
         ordered = ConfidenceConfig(config, float(request.order_temperature))  # type: ignore[arg-type]
         return confidence_sample(model, tokens, fixed, schedule, ordered, generator, on_step)
     return ancestral_sample(model, tokens, fixed, schedule, config, generator, on_step)
+
+
+def steps_reporter(progress: ProgressCallback | None, done: int, total: int) -> StepCallback:
+    """A sampler's per-step callback for one batch that reports ``done + step`` of ``total`` steps."""
+
+    def on_step(step: int, n_steps: int, z: torch.Tensor) -> None:
+        if progress is not None:
+            progress(done + step, total)
+
+    return on_step

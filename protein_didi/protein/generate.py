@@ -6,19 +6,18 @@ request (seed included) gives the same proteins everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from protein_didi.core.request import SAMPLERS, draw
+from protein_didi.core.request import SAMPLERS, ProgressCallback, draw, steps_reporter
 from protein_didi.core.sampler import StepCallback
 from protein_didi.protein.alphabet import ALPHABET, MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.pretrained import LoadedModel
 from protein_didi.protein.request import Length, Motif, ProteinRequest
 
 __all__ = ["SAMPLERS", "Motif", "ProteinRequest", "draw_lengths", "generate", "plan_batches", "sequence_records"]
-ProgressCallback = Callable[[int, int], None]
 
 
 def draw_lengths(num: int, length: Length, rng: np.random.Generator, info: dict) -> list[int]:
@@ -75,16 +74,6 @@ def generate(loaded: LoadedModel, request: ProteinRequest, progress: ProgressCal
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             out[i] = seq
     return [s for s in out if s is not None]
-
-
-def steps_reporter(progress: ProgressCallback | None, done: int, total: int) -> StepCallback:
-    """A sampler's per-step callback that reports ``done + step`` of ``total`` steps across batches."""
-
-    def on_step(step: int, n_steps: int, z: torch.Tensor) -> None:
-        if progress is not None:
-            progress(done + step, total)
-
-    return on_step
 
 
 def sample_batch(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from protein_didi.core.request import ProgressCallback, steps_reporter
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.cdr_plan import (
     MAX_CDR_LENGTH,
@@ -24,7 +25,7 @@ from protein_didi.protein.cdr_plan import (
     parse_cdr_names,
     plan_redesign,
 )
-from protein_didi.protein.generate import ProgressCallback, plan_batches, sample_batch, steps_reporter
+from protein_didi.protein.generate import plan_batches, sample_batch
 from protein_didi.protein.liabilities import LIABILITY_CLASSES, Liability, span_liabilities
 from protein_didi.protein.pretrained import LoadedModel
 from protein_didi.protein.request import ProteinRequest

@@ -1,68 +1,38 @@
-"""Generate text from any loaded text model: blocks, batching, seeds → token ids and decoded strings.
+"""Generate text from any loaded text model: a :class:`TextRequest` → token ids and decoded strings.
 
-The CLI, the report and the benchmark share this entry point, so one seed
-gives the same text everywhere.
+The CLI, the report and the benchmark share this entry point, so one request
+(seed included) gives the same text everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from protein_didi.core.sampler import SamplerConfig, ancestral_sample
+from protein_didi.core.request import SAMPLERS, ProgressCallback, draw, steps_reporter
 from protein_didi.text.pretrained import LoadedModel
 from protein_didi.text.prompts import masked_blocks
+from protein_didi.text.request import TextRequest
 
-SAMPLERS = ("ancestral", "rgas")
-ProgressCallback = Callable[[int, int], None]
+__all__ = ["SAMPLERS", "TextRequest", "decode_blocks", "generate", "generate_tokens"]
 
 
 def generate_tokens(
-    loaded: LoadedModel,
-    num: int,
-    length: int | None = None,
-    nfe: int = 32,
-    sampler: str = "ancestral",
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    batch_size: int = 32,
-    progress: ProgressCallback | None = None,
-    rgas_kwargs: dict | None = None,
+    loaded: LoadedModel, request: TextRequest, progress: ProgressCallback | None = None
 ) -> torch.Tensor:
-    """(num, length) token ids ``<bos> text <eos>``; ``length`` defaults to the model's training block length."""
-    if num < 1:
-        raise ValueError(f"number of samples must be ≥ 1, got {num}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
-    if batch_size < 1:
-        raise ValueError(f"batch size must be ≥ 1, got {batch_size}")
-    length = loaded.block_length if length is None else int(length)
+    """(num, length) token ids ``<bos> text <eos>``; unset sampler settings are the model's."""
+    request = request.for_model(loaded.info, loaded.role)
+    if request.sampler == "rgas" and loaded.discriminator is None:
+        raise ValueError(f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)")
+    length = loaded.block_length if request.length is None else request.length
     device = next(loaded.model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    config = SamplerConfig(nfe, temperature, top_p)
-    n_batches = -(-num // batch_size)
+    gen = torch.Generator(device=device).manual_seed(request.seed)
+    n_batches = -(-request.num // request.batch_size)
     out = []
     for b in range(n_batches):
-        n = min(batch_size, num - b * batch_size)
+        n = min(request.batch_size, request.num - b * request.batch_size)
         z, fixed = (x.to(device) for x in masked_blocks(loaded.tokenizer, length, n))
-
-        def on_step(step: int, n_steps: int, _z: torch.Tensor, _base: int = b * nfe) -> None:
-            if progress is not None:
-                progress(_base + step, n_batches * nfe)
-
-        if sampler == "rgas":
-            if loaded.discriminator is None:
-                raise ValueError(
-                    f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)"
-                )
-            from protein_didi.core.rgas import RGASConfig, rgas_sample
-
-            cfg = RGASConfig(sampler=config, **(rgas_kwargs or {}))
-            z = rgas_sample(loaded.model, loaded.discriminator, z, fixed, loaded.schedule, cfg, gen, on_step)
-        else:
-            z = ancestral_sample(loaded.model, z, fixed, loaded.schedule, config, gen, on_step)
+        on_step = steps_reporter(progress, b * request.nfe, n_batches * request.nfe)
+        z = draw(request, loaded.model, z, fixed, loaded.schedule, gen, on_step, loaded.discriminator)
         out.append(z.cpu())
     return torch.cat(out)
 
@@ -72,6 +42,6 @@ def decode_blocks(loaded: LoadedModel, tokens: torch.Tensor) -> list[str]:
     return [loaded.tokenizer.decode(row[1:-1].tolist()) for row in tokens]
 
 
-def generate(loaded: LoadedModel, num: int, length: int | None = None, nfe: int = 32, **kwargs) -> list[str]:
-    """Decoded samples; keyword arguments as :func:`generate_tokens`."""
-    return decode_blocks(loaded, generate_tokens(loaded, num, length, nfe, **kwargs))
+def generate(loaded: LoadedModel, request: TextRequest, progress: ProgressCallback | None = None) -> list[str]:
+    """Decoded samples of :func:`generate_tokens`."""
+    return decode_blocks(loaded, generate_tokens(loaded, request, progress))

@@ -33,7 +33,7 @@ from protein_didi.core.checkpoint import CheckpointError, atomic_write, save_jso
 from protein_didi.core.device import resolve_device
 from protein_didi.text.data import TextCorpus, TextDataError
 from protein_didi.text.evaluate import token_entropy
-from protein_didi.text.generate import decode_blocks, generate_tokens
+from protein_didi.text.generate import TextRequest, decode_blocks, generate_tokens
 from protein_didi.text.judge import TextScorer, load_judge, perplexity
 from protein_didi.text.pretrained import load_model
 from protein_didi.text.tokenizer import TokenizerError
@@ -102,7 +102,7 @@ def sample_model(
                              lines[0].get("sec_per_sample"))  # fmt: skip
     loaded = load_model(name, resolve_device(device))
     start = time.perf_counter()
-    tokens = generate_tokens(loaded, num, length, nfe, seed=seed, batch_size=batch_size)
+    tokens = generate_tokens(loaded, TextRequest(num=num, length=length, nfe=nfe, seed=seed, batch_size=batch_size))
     sec = (time.perf_counter() - start) / num
     texts = decode_blocks(loaded, tokens)
     content = [r[1:-1].tolist() for r in tokens]

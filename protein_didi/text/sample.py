@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from protein_didi.cli import add_device_args, check_out
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.core.device import resolve_device
+from protein_didi.core.request import SAMPLERS, SAMPLING_KEYS
 from protein_didi.progress import LazyBar
-from protein_didi.text.generate import SAMPLERS, decode_blocks, generate_tokens
+from protein_didi.text.generate import decode_blocks, generate_tokens
 from protein_didi.text.pretrained import load_model
+from protein_didi.text.request import TextRequest
 from protein_didi.text.tokenizer import TokenizerError
 
 
@@ -35,9 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=4, help="number of samples (default 4)")
     p.add_argument("--length", type=int, default=None, help="tokens per sample incl. <bos>/<eos> (default: training)")
     p.add_argument("--nfe", type=int, default=None, help="sampling steps (default: 8 for students, 128 for teachers)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="ancestral", help="ancestral or rgas (reward-guided)")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0 = off)")
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="ancestral (default), confidence (most confident positions first) or rgas (reward-guided)",
+    )
+    p.add_argument("--temperature", type=float, default=None, help="softmax temperature (default 1.0)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default 1.0 = off)")
+    p.add_argument(
+        "--order-temperature",
+        type=float,
+        default=None,
+        help="confidence sampler: 0 = greedy confidence order … inf = random order (default 0)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default 32)")
     add_device_args(p)
@@ -45,33 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Every model-independent check, before the model loads or any progress is drawn."""
-    for name in ("num", "nfe", "batch_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {value}")
-    if args.length is not None and args.length < 3:
-        raise ValueError(f"--length must be ≥ 3 tokens (<bos>, text, <eos>), got {args.length}")
-    if not (math.isfinite(args.temperature) and args.temperature > 0):
-        raise ValueError(f"--temperature must be > 0, got {args.temperature}")
-    if not 0 < args.top_p <= 1:
-        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+def sampling_request(args: argparse.Namespace) -> TextRequest:
+    """The request the flags describe; refuses bad values (and an unwritable ``--out``) before a model loads."""
     check_out(args.out)
+    return TextRequest(
+        num=args.num, length=args.length, seed=args.seed, batch_size=args.batch_size,
+        **{k: getattr(args, k) for k in SAMPLING_KEYS},
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     bar = LazyBar()
     try:
-        check_arguments(args)
+        request = sampling_request(args)
         loaded = load_model(args.model, resolve_device(args.device), args.tokenizer, args.precision)
-        nfe = args.nfe if args.nfe is not None else (8 if loaded.role.startswith("student") else 128)
+        nfe = request.for_model(loaded.info, loaded.role).nfe
         bar.desc = f"{args.model} @ {nfe} NFE"
-        tokens = generate_tokens(
-            loaded, args.num, args.length, nfe, args.sampler, args.temperature, args.top_p, args.seed,
-            args.batch_size, bar,
-        )  # fmt: skip
+        tokens = generate_tokens(loaded, request, bar)
     except (CheckpointError, TokenizerError, ValueError) as err:
         bar.close()
         print(f"error: {err}", file=sys.stderr)
