@@ -41,7 +41,7 @@ from _common import RESULTS, write_results
 from protein_didi.eval.antibody import antibody_table, imgt_identity_matrix, load_natural_antibodies
 from protein_didi.eval.iglm_judge import load_iglm
 from protein_didi.protein.fasta import read_fasta, write_fasta
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.numbering import AntibodyNumbering, number_antibodies
 from protein_didi.protein.pretrained import LoadedModel, load_model
 
@@ -95,16 +95,11 @@ def make_set(point: Point, models: dict[str, LoadedModel], num: int, length: int
             .generate(num, "H", "human", temperature=point.temperature, seed=seed, prompt=point.prompt)
             .sequences
         )
-    return generate(
-        models[point.model],
-        num,
-        length,
-        point.nfe or 8,
-        point.sampler,
-        point.temperature,
-        seed=seed,
-        order_temperature=point.order_temperature or 0.0,
-    )
+    request = ProteinRequest(
+        num=num, length=length, nfe=point.nfe or 8, sampler=point.sampler, temperature=point.temperature,
+        top_p=1.0, order_temperature=point.order_temperature or 0.0, seed=seed,
+    )  # fmt: skip
+    return generate(models[point.model], request)
 
 
 def cached(folder: Path, label: str, make: Callable[[], list[str]]) -> list[str]:

@@ -39,7 +39,7 @@ from protein_didi.eval.antibody import antibody_metrics, bootstrap_mean, load_na
 from protein_didi.eval.iglm_judge import load_iglm
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.fasta import read_fasta, write_fasta
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.numbering import number_antibodies
 from protein_didi.protein.pretrained import LoadedModel, load_model
 from protein_didi.protein.redesign import plan_redesign, redesign
@@ -62,9 +62,10 @@ def seconds_per_step(loaded: LoadedModel, length: int, sampler: str = "ancestral
     the discriminator's forward and backward), so a set's seconds per sequence is NFE × this; measured in one
     pass at the end so every model is timed under the same load.
     """
-    generate(loaded, 4, length, 2, sampler=sampler, batch_size=4)
+    warm = ProteinRequest(num=4, length=length, nfe=2, sampler=sampler, temperature=1.0, top_p=1.0, batch_size=4)
+    generate(loaded, warm)
     t0 = time.perf_counter()
-    generate(loaded, batch, length, 8, sampler=sampler, batch_size=batch)
+    generate(loaded, warm.replace(num=batch, nfe=8, batch_size=batch))
     return (time.perf_counter() - t0) / batch / 8
 
 
@@ -129,7 +130,10 @@ def redesign_rows(
             t0, seqs = time.perf_counter(), []
             for length, count in sorted(span_lengths.items()):
                 matched = replace(plan, lengths=((length, length),))
-                seqs += [s for _, s in redesign(loaded, matched, count, nfe=nfe, seed=0)]
+                request = ProteinRequest(
+                    plan=matched, num=count, nfe=nfe, seed=0, sampler="ancestral", temperature=1.0, top_p=1.0
+                )
+                seqs += [s for _, s in redesign(loaded, request)]
             outputs[f"{name}@{nfe}"] = (seqs, (time.perf_counter() - t0) / len(seqs))
         for method, (seqs, per) in outputs.items():
             nums = number_antibodies(seqs)
@@ -232,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{name}@{nfe}": cached(
             samples,
             f"{name}@{nfe}",
-            lambda m=m, nfe=nfe, sampler=sampler: generate(m, args.num, args.length, nfe, sampler=sampler, seed=0),
+            lambda m=m, nfe=nfe, sampler=sampler: generate(
+                m,
+                ProteinRequest(num=args.num, length=args.length, nfe=nfe, sampler=sampler, temperature=1.0, top_p=1.0),
+            ),
         )
         for name, m, nfe, sampler in tqdm(cells, desc="generate")
     }

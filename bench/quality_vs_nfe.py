@@ -37,7 +37,7 @@ from protein_didi.eval.stats import (
     random_sequences,
 )
 from protein_didi.protein.fasta import read_fasta
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.pretrained import load_model
 
 CACHE = RESULTS / "quality_vs_nfe.cache.json"
@@ -114,7 +114,11 @@ def main() -> int:
                 key = f"{label}|{nfe}|{length}|{args.num}|{args.seed}"
                 if key not in cache:
                     start = time.perf_counter()
-                    seqs = generate(loaded, args.num, length, nfe, sampler=sampler, seed=args.seed)
+                    request = ProteinRequest(
+                        num=args.num, length=length, nfe=nfe, sampler=sampler, temperature=1.0, top_p=1.0,
+                        seed=args.seed,
+                    )  # fmt: skip
+                    seqs = generate(loaded, request)
                     elapsed = (time.perf_counter() - start) / args.num
                     cache[key] = score(label, nfe, length, seqs, elapsed, reference)
                     CACHE.write_text(json.dumps(cache, indent=1))

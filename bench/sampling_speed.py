@@ -46,7 +46,7 @@ from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.eval.judge import load_judge
 from protein_didi.eval.stats import composition_kl
 from protein_didi.protein.alphabet import ALPHABET
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.model import EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import load_model, with_precision
 
@@ -212,7 +212,12 @@ def precision_quality(num: int = 160, length: int = 100, nfe: int = 8) -> list[d
     for p in PRECISIONS:
         loaded = with_precision(copy.deepcopy(base), p)  # bypasses the native-bf16 check: quality, not speed
         start = time.perf_counter()
-        seqs = generate(loaded, num, length, nfe, seed=0, batch_size=32)
+        seqs = generate(
+            loaded,
+            ProteinRequest(
+                num=num, length=length, nfe=nfe, sampler="ancestral", temperature=1.0, top_p=1.0, batch_size=32
+            ),
+        )
         wall = time.perf_counter() - start
         nll = judge.nll(seqs)
         fp32_nll, fp32_seqs = (nll, seqs) if p == "fp32" else (fp32_nll, fp32_seqs)

@@ -180,7 +180,7 @@ def test_comparison_shows_both_models(app: AppTest) -> None:
     assert not at.exception and not _errors(at), _errors(at)
     runs = at.session_state["compare"]
     assert [r.model for r in runs] == ["A: teacher", f"B: {STUDENT}"]
-    assert all(len(r.seqs) == 2 and r.settings.nfe == 4 and r.settings.seed == 0 for r in runs)
+    assert all(len(r.seqs) == 2 and r.request.nfe == 4 and r.request.seed == 0 for r in runs)
     headings = [m.value for m in at.markdown]
     assert "#### A: teacher" in headings and f"#### B: {STUDENT}" in headings
     summary = next(df.value for df in at.dataframe if "ms / sequence" in df.value.columns)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
-from protein_didi.protein.generate import generate
+from protein_didi.protein.generate import ProteinRequest, generate
 from protein_ui.common import (
     DEFAULT_LENGTH,
     DEFAULT_NFE,
@@ -24,8 +24,8 @@ from protein_ui.models import (
 )
 from protein_ui.runs import (
     Run,
-    Settings,
     check_budget,
+    make_request,
     sample_and_score,
     show_summary,
 )
@@ -73,19 +73,20 @@ def compare_tab() -> None:
             "batch_size": 32,
         }
         nfes = (_int(nfe_a, "NFE for model A", 1, MAX_NFE, errors), _int(nfe, "NFE", 1, MAX_NFE, errors))
-        pairs = [(f"A: {name_a}", name_a, model_a, nfes[0]), (f"B: {name_b}", name_b, model_b, nfes[1])]
+        requests = [make_request(errors, nfe=n, **common) for n in nfes]
+        pairs = [(f"A: {name_a}", name_a, model_a, requests[0]), (f"B: {name_b}", name_b, model_b, requests[1])]
         if not errors:
-            for _, _, loaded, n in pairs:
-                check_budget(Settings(nfe=n, **common), loaded, errors)
+            for _, _, loaded, request in pairs:
+                check_budget(request, loaded, errors)
         for error in dict.fromkeys(errors):
             st.error(error)
         if not errors:
             runs = []
             try:
                 for _, _, loaded, _ in pairs:  # warm up, so one-off setup is not timed against model A
-                    generate(loaded, 1, 8, 1, seed=0)
-                for label, name, loaded, n in pairs:
-                    runs.append(sample_and_score(loaded, label, name, Settings(nfe=n, **common), judge))
+                    generate(loaded, ProteinRequest(num=1, length=8, nfe=1, sampler="ancestral"))
+                for label, name, loaded, request in pairs:
+                    runs.append(sample_and_score(loaded, label, name, request, judge))
             except (InvalidSequenceError, ValueError, RuntimeError) as err:
                 st.error(_one_line(err))
             else:
@@ -102,7 +103,7 @@ def comparison_section(runs: list[Run]) -> None:
     for col, run in zip(cols, runs, strict=True):
         with col:
             st.markdown(f"#### {run.model}")
-            st.caption(f"role: {run.role} · NFE {run.settings.nfe} · seed {run.settings.seed}")
+            st.caption(f"role: {run.role} · NFE {run.request.nfe} · seed {run.request.seed}")
             show_summary(run, per_row=2)
             st.dataframe(run.table, hide_index=True, height=180, key=f"cmp_table_{run.run_id}")
     show_notices(list(dict.fromkeys(n for run in runs for n in run.notices)))
@@ -111,7 +112,7 @@ def comparison_section(runs: list[Run]) -> None:
             {
                 "model": r.model,
                 "role": r.role,
-                "NFE": r.settings.nfe,
+                "NFE": r.request.nfe,
                 "ms / sequence": r.seconds_per_sequence * 1000,
                 "judge NLL": r.summary["judge_nll"],
                 "composition KL": r.summary["composition_kl"],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from protein_didi.protein.alphabet import InvalidSequenceError
-from protein_didi.protein.generate import recommended_sampling
 from protein_didi.protein.pretrained import LoadedModel
+from protein_didi.protein.request import ProteinRequest
 from protein_ui.common import (
     DEFAULT_NUM,
     MAX_NFE,
@@ -18,11 +18,11 @@ from protein_ui.common import (
 )
 from protein_ui.runs import (
     Run,
-    Settings,
     check_budget,
     fasta_text,
+    length_from_inputs,
     length_inputs,
-    parse_length,
+    make_request,
     parse_motif,
     sample_and_score,
     show_summary,
@@ -49,7 +49,7 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
         if trained and isinstance(longest, (int, float)) and longest > int(trained):
             st.caption(f"'{label}' was trained on proteins of ≤ {trained} residues; longer ones may be poor.")
     with c2:
-        own = recommended_sampling(loaded.info, loaded.role)  # the model's stored settings, else role defaults
+        own = ProteinRequest.recommended(loaded.info, loaded.role)  # the model's stored settings, else role defaults
         nfe = st.number_input("NFE (sampling steps)", value=int(own["nfe"]), step=1, key="gen_nfe")
         has_disc = loaded.has_discriminator
         if not has_disc and st.session_state.get("gen_sampler") == "rgas":
@@ -92,9 +92,9 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
 
     if st.button("Generate", type="primary", key="gen_run"):
         errors: list[str] = []
-        settings = Settings(
+        fields = dict(
             num=_int(num, "number of sequences", 1, MAX_NUM, errors),
-            length=parse_length(mode, a, b, errors),
+            length=length_from_inputs(mode, a, b, errors),
             nfe=_int(nfe, "NFE", 1, MAX_NFE, errors),
             sampler=sampler if sampler != "rgas" or has_disc else "ancestral",
             temperature=float(temperature),
@@ -104,13 +104,14 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
             motif=parse_motif(fix, prefix, spec, errors),
             order_temperature=float(order_temperature),
         )
-        if not errors:
-            check_budget(settings, loaded, errors)
+        request = make_request(errors, **fields)
+        if request is not None:
+            check_budget(request, loaded, errors)
         for error in errors:
             st.error(error)
-        if not errors:
+        if request is not None and not errors:
             try:
-                st.session_state["run"] = sample_and_score(loaded, label, label, settings, judge)
+                st.session_state["run"] = sample_and_score(loaded, label, label, request, judge)
             except (InvalidSequenceError, ValueError) as err:
                 st.error(_one_line(err))
             except RuntimeError as err:  # e.g. out of memory
@@ -123,7 +124,7 @@ def generate_tab(loaded: LoadedModel | None, label: str) -> None:
 
 def results_section(run: Run) -> None:
     st.divider()
-    s = run.settings
+    s = run.request
     st.subheader(f"Results: {len(run.seqs)} sequences from {run.model}")
     st.caption(
         f"NFE {s.nfe} · {s.sampler}{f' τ={s.order_temperature:g}' if s.sampler == 'confidence' else ''} · "

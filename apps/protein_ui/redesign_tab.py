@@ -115,13 +115,8 @@ def run_redesign(
 ) -> None:
     """Validate, plan, sample; every failure is one ``st.error`` line and leaves the last result in place."""
     from protein_didi.protein.numbering import AntibodyError
-    from protein_didi.protein.redesign import (
-        design_liabilities,
-        parse_cdr_length,
-        plan_redesign,
-        redesign,
-        redesign_free_of,
-    )
+    from protein_didi.protein.redesign import design_liabilities, parse_cdr_length, plan_redesign, redesign
+    from protein_didi.protein.request import ProteinRequest
 
     errors: list[str] = []
     n = _int(num, "number of designs", 1, MAX_NUM, errors)
@@ -138,14 +133,12 @@ def run_redesign(
         return
     try:
         cdr_length = None if length is None else parse_cdr_length(f"{int(length[0])}-{int(length[1])}")
-        plan = plan_redesign(text, cdr, cdr_length, "parent", getattr(loaded.model, "max_residues", None))
+        plan = plan_redesign(text, cdr, cdr_length, "parent")
+        # the model's own sampler settings (as the CLI), with the steps and seed given here
+        request = ProteinRequest(plan=plan, num=n, nfe=steps, seed=seed_value, liabilities=refuse)
         notes: list[str] = []
         with st.spinner(f"Redesigning {cdr} with {label}…"):
-            if refuse:
-                result = redesign_free_of(loaded, plan, n, refuse, nfe=steps, seed=seed_value)
-                records, notes = result.records, [result.summary()]
-            else:
-                records = redesign(loaded, plan, n, nfe=steps, seed=seed_value)
+            records = redesign(loaded, request, report=notes.append)
         lengths = [loop_lengths(plan.cdrs, header) for header, _ in records]
         found = [design_liabilities(plan, seq, k) for (_, seq), k in zip(records, lengths, strict=True)]
         spans = [(plan.spans[0][0], plan.spans[0][0] + k[0]) for k in lengths]

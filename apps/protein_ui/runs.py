@@ -11,8 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
-from protein_didi.protein.generate import Motif, generate, sequence_records
+from protein_didi.protein.generate import generate, sequence_records
 from protein_didi.protein.pretrained import LoadedModel
+from protein_didi.protein.request import Length, Motif, ProteinRequest
 from protein_ui.common import (
     DEFAULT_LENGTH,
     MAX_RESIDUE_STEPS,
@@ -27,27 +28,18 @@ from protein_ui.models import (
 )
 
 
-@dataclass
-class Settings:
-    """Validated generation settings."""
+def make_request(errors: list[str], **fields: Any) -> ProteinRequest | None:
+    """The request the inputs describe, or None with its one-line reason added to ``errors``.
 
-    num: int
-    length: int | str | tuple[int, int]
-    nfe: int
-    sampler: str
-    temperature: float
-    top_p: float
-    seed: int
-    batch_size: int
-    motif: Motif | None = None
-    order_temperature: float = 0.0  # confidence sampler: 0 greedy … inf random order
-
-    def longest(self, loaded: LoadedModel) -> int:
-        if isinstance(self.length, tuple):
-            return self.length[1]
-        if self.length == "auto":
-            return int(loaded.info.get("max_residues", MAX_RESIDUES))
-        return int(self.length)
+    The request checks itself (the same checks as the CLI's); inputs already refused are not checked twice.
+    """
+    if errors:
+        return None
+    try:
+        return ProteinRequest(**fields)
+    except (InvalidSequenceError, ValueError) as err:
+        errors.append(str(err))
+        return None
 
 
 @dataclass
@@ -60,7 +52,7 @@ class Run:
     prefix: str
     seqs: list[str]
     seconds: float
-    settings: Settings
+    request: ProteinRequest  # as sampled: the model's settings filled in
     table: pd.DataFrame
     summary: dict[str, float | None]
     composition: dict[str, float] | None
@@ -102,7 +94,7 @@ def length_inputs(key: str, loaded: LoadedModel | None) -> tuple[str, Any, Any]:
     return mode, None, None
 
 
-def parse_length(mode: str, a: Any, b: Any, errors: list[str]) -> int | str | tuple[int, int]:
+def length_from_inputs(mode: str, a: Any, b: Any, errors: list[str]) -> Length:
     why = f" (ESM's limit: {MAX_RESIDUES + 2} tokens including <cls> and <eos>)"
     if mode == "Fixed":
         return _int(a, "length", 1, MAX_RESIDUES, errors, why)
@@ -129,19 +121,21 @@ def parse_motif(enabled: bool, prefix: str, spec: str, errors: list[str]) -> Mot
         return None
 
 
-def check_budget(settings: Settings, loaded: LoadedModel, errors: list[str]) -> None:
+def check_budget(request: ProteinRequest, loaded: LoadedModel, errors: list[str]) -> None:
     """Refuse requests that would keep this server busy for minutes."""
     budget = int(MAX_RESIDUE_STEPS * min(1.0, REFERENCE_PARAMS / max(num_params(loaded), 1)))
-    work = settings.num * settings.longest(loaded) * settings.nfe
+    request = request.for_model(loaded.info, loaded.role)
+    longest = request.longest(loaded.info)
+    work = request.num * longest * request.nfe  # type: ignore[operator]
     if work > budget:
         errors.append(
-            f"batch too large for this server: {settings.num} sequences × {settings.longest(loaded)} residues × "
-            f"{settings.nfe} NFE = {work:,} residue-steps; the limit for this model is {budget:,}. "
+            f"batch too large for this server: {request.num} sequences × {longest} residues × "
+            f"{request.nfe} NFE = {work:,} residue-steps; the limit for this model is {budget:,}. "
             f"Reduce the number, length or NFE, or use the CLI: python -m protein_didi.sample"
         )
 
 
-def run_model(loaded: LoadedModel, settings: Settings, label: str) -> tuple[list[str], float]:
+def run_model(loaded: LoadedModel, request: ProteinRequest, label: str) -> tuple[list[str], float]:
     """Sample with a per-step progress bar; returns sequences and wall time (seconds)."""
     bar = st.progress(0.0, text=f"{label}: sampling…")
 
@@ -149,20 +143,7 @@ def run_model(loaded: LoadedModel, settings: Settings, label: str) -> tuple[list
         bar.progress(min(done / max(total, 1), 1.0), text=f"{label}: step {done}/{total}")
 
     start = time.perf_counter()
-    seqs = generate(
-        loaded,
-        settings.num,
-        settings.length,
-        settings.nfe,
-        settings.sampler,
-        settings.temperature,
-        settings.top_p,
-        settings.seed,
-        settings.motif,
-        settings.batch_size,
-        progress,
-        order_temperature=settings.order_temperature,
-    )
+    seqs = generate(loaded, request, progress)
     seconds = time.perf_counter() - start
     bar.progress(1.0, text=f"{label}: {len(seqs)} sequences in {seconds:.2f} s")
     return seqs, seconds
@@ -201,9 +182,10 @@ def score(seqs: list[str], ids: list[str], reference: dict[str, float] | None, j
     return table, summary, composition, list(dict.fromkeys(notices))
 
 
-def sample_and_score(loaded: LoadedModel, label: str, name: str, settings: Settings, judge: bool) -> Run:
+def sample_and_score(loaded: LoadedModel, label: str, name: str, request: ProteinRequest, judge: bool) -> Run:
     """Generate with a progress bar, then score; ``name`` prefixes the sequence ids."""
-    seqs, seconds = run_model(loaded, settings, label)
+    request = request.fitted(loaded)
+    seqs, seconds = run_model(loaded, request, label)
     prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "seq"
     reference = reference_composition(loaded)
     ids = [header.split()[0] for header, _ in sequence_records(seqs, prefix)]
@@ -212,7 +194,7 @@ def sample_and_score(loaded: LoadedModel, label: str, name: str, settings: Setti
     run_id = st.session_state.get("run_counter", 0) + 1
     st.session_state["run_counter"] = run_id
     return Run(
-        run_id, label, loaded.role, prefix, seqs, seconds, settings, table, summary, composition, reference, notices
+        run_id, label, loaded.role, prefix, seqs, seconds, request, table, summary, composition, reference, notices
     )
 
 
