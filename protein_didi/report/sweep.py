@@ -17,6 +17,7 @@ def run_sweep(args: argparse.Namespace) -> list[tuple[Path, str]]:
     from protein_didi.core.device import resolve_device
     from protein_didi.protein.generate import generate, sequence_records
     from protein_didi.protein.pretrained import load_model
+    from protein_didi.protein.request import ProteinRequest
 
     out_dir = args.out / "sweep"
     grid = [(m, n, nfe) for m in args.models for n in args.lengths for nfe in args.nfe]
@@ -29,7 +30,12 @@ def run_sweep(args: argparse.Namespace) -> list[tuple[Path, str]]:
         if not path.is_file():
             if model not in loaded:
                 loaded[model] = load_model(model, device, getattr(args, "precision", "fp32"))
-            seqs = generate(loaded[model], args.num, length, nfe, seed=args.seed, batch_size=args.batch_size)
+            # plain ancestral sampling at T = 1, whatever sampling settings the model ships: the grid measures NFE
+            request = ProteinRequest(
+                num=args.num, length=length, nfe=nfe, sampler="ancestral", temperature=1.0, top_p=1.0,
+                seed=args.seed, batch_size=args.batch_size,
+            )  # fmt: skip
+            seqs = generate(loaded[model], request)
             records = sequence_records(seqs, f"{label}_seed{args.seed}")
             atomic_write(path, lambda p, r=records: write_fasta(p, r))
         files.append((path, label))
