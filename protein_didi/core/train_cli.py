@@ -1,25 +1,32 @@
 """Command-line options every trainer shares (data, run folder, size, steps, optimiser, checkpointing, seed…).
 
 Each trainer passes its own defaults; the help texts quote them, so ``--help``
-reads the same as when every trainer spelt the options out.
+reads the same as when every trainer spelt the options out. ``distill`` has one
+parser for both domains (:func:`distill_parser`, :func:`config_from_args`,
+:data:`TRAINERS`): each domain adds only what is its own (a tokenizer, a file of
+teacher samples) and the model, prompts and exporter.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from protein_didi.core import distributed
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.device import resolve_device
+from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer, Exporter
 from protein_didi.core.distill_common import PromptSource
+from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
 from protein_didi.core.loop import run_training
 from protein_didi.core.schedule import NoiseSchedule
+from protein_didi.core.timesampling import TIME_DISTRIBUTIONS
 
 
 def training_parser(prog: str, doc: str | None, data_help: str) -> argparse.ArgumentParser:
@@ -155,3 +162,123 @@ def succeed(ctx: distributed.Context, message: str) -> int:
         print(message, file=sys.stderr)
     ctx.close()
     return 0
+
+
+class DistillParser(NamedTuple):
+    """``distill``'s parser and the two groups a domain adds its own options to."""
+
+    parser: argparse.ArgumentParser
+    inputs: argparse._ArgumentGroup  # "inputs and outputs"
+    run: argparse._ArgumentGroup
+
+
+def distill_parser(
+    prog: str,
+    doc: str | None,
+    *,
+    teacher_help: str,
+    data_help: str,
+    lengths_type: Callable[[str], list[int]],
+    lengths_help: str,
+) -> DistillParser:
+    """The options every ``distill`` run has: teacher and run folder, method, loop, optimiser, ablations.
+
+    The domain names what its teacher, data and lengths are (``lengths_type`` parses ``50,100``).
+    """
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    io = p.add_argument_group("inputs and outputs")
+    io.add_argument("--teacher", default="teacher", help=teacher_help)
+    io.add_argument("--data", type=Path, default=None, help=data_help)
+    io.add_argument("--out", type=Path, required=True, help="run folder: train_state.pt, metrics.jsonl, model/")
+    io.add_argument("--method", choices=["didi", "idlm"], default="didi", help="DiDi-Instruct (didi) or IDLM")
+    io.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt exactly")
+    io.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, mps")
+    add_fsdp_arg(io)
+    run = p.add_argument_group("run")
+    run.add_argument("--steps", type=int, default=600, help="training iterations (default 600)")
+    run.add_argument("--student-nfe", type=int, default=8, help="sampling steps the student is trained for (8)")
+    run.add_argument("--batch-size", type=int, default=8, help="student samples per iteration, all processes (8)")
+    run.add_argument(
+        "--group-size",
+        type=int,
+        default=None,
+        help="samples sharing one reward normalisation and random stream (default: the batch); "
+        "under torchrun, batch/group must be a multiple of the process count",
+    )
+    run.add_argument("--lengths", type=lengths_type, default=None, help=lengths_help)
+    run.add_argument("--teacher-nfe", type=int, default=128, help="teacher steps for its sample bank (128)")
+    run.add_argument("--bank-size", type=int, default=32, help="teacher samples per length in the bank (32)")
+    run.add_argument("--checkpoint-every", type=int, default=50, help="iterations between atomic checkpoints")
+    run.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    opt = p.add_argument_group("optimisation (paper defaults)")
+    opt.add_argument("--lr-student", type=float, default=1e-5, help="student AdamW lr (paper: 1e-5)")
+    opt.add_argument("--lr-disc", type=float, default=5e-6, help="didi: discriminator AdamW lr (paper: 5e-6)")
+    opt.add_argument("--lr-fake", type=float, default=None, help="idlm: fake-model lr (default: --lr-student)")
+    opt.add_argument("--fake-updates", type=int, default=1, help="idlm: fake-model steps per student step (1)")
+    opt.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="linear lr warm-up updates for each network, then linear decay to 0 "
+        "(default: 10%% of that network's updates; paper: 1,000 of 10,000)",
+    )
+    opt.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay, both networks (0.01)")
+    opt.add_argument(
+        "--ema",
+        type=float,
+        default=0.9999,
+        help="student EMA decay (paper 0.9999); bias-corrected, so short runs average their own updates",
+    )
+    opt.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip for both networks")
+    opt.add_argument("--reward-clip", type=float, default=5.0, help="clip normalised rewards to ±this")
+    opt.add_argument("--disc-warmup", type=int, default=100, help="iterations training only D (student frozen)")
+    opt.add_argument(
+        "--disc-head-only",
+        action="store_true",
+        help="didi: train D's head on the frozen teacher's features (not the paper's full D): the student ships a "
+        "few-MB discriminator and D's update needs no backward pass through the backbone",
+    )
+    opt.add_argument("--kl-weight", type=float, default=0.05, help="forward KL(teacher‖student) weight (0.05)")
+    opt.add_argument("--entropy-weight", type=float, default=5e-4, help="student entropy bonus weight (5e-4)")
+    abl = p.add_argument_group("ablations")
+    abl.add_argument(
+        "--time-dist",
+        choices=sorted(TIME_DISTRIBUTIONS),
+        default=None,
+        help="π(t) for τ (default: beta25 for ≤16-step students, beta52 above; uniform = ablation)",
+    )
+    abl.add_argument("--omega", choices=["elbo", "one"], default="elbo", help="ω(t): −α'/(1−α) or 1 (ablation)")
+    abl.add_argument("--no-grouped-norm", action="store_true", help="use raw rewards (no (R−μ)/σ per group)")
+    abl.add_argument("--no-score-decompose", action="store_true", help="one-jump student from all-[MASK]")
+    abl.add_argument("--no-coupled-time", action="store_true", help="draw D's corruption time independently")
+    abl.add_argument("--no-regularization", action="store_true", help="drop the KL and entropy terms")
+    abl.add_argument(
+        "--path-samples",
+        type=int,
+        default=None,
+        help="score the student's trajectory on its first step plus this many later steps, importance-weighted "
+        "(unbiased, noisier; default: every step, as the paper)",
+    )
+    return DistillParser(p, io, run)
+
+
+def config_from_args(args: argparse.Namespace) -> DistillConfig:
+    """The ``--method``'s config from parsed :func:`distill_parser` arguments."""
+    common = dict(
+        student_nfe=args.student_nfe, batch_size=args.batch_size, steps=args.steps, lr_student=args.lr_student,
+        warmup=args.warmup, weight_decay=args.weight_decay, ema=args.ema, grad_clip=args.grad_clip,
+        teacher_nfe=args.teacher_nfe, bank_size=args.bank_size, seed=args.seed, group_size=args.group_size,
+    )  # fmt: skip
+    if args.method == "idlm":
+        return IdlmConfig(**common, lr_aux=args.lr_fake or args.lr_student, fake_updates=args.fake_updates)
+    return DidiConfig(
+        **common, lr_aux=args.lr_disc, reward_clip=args.reward_clip,
+        disc_warmup=args.disc_warmup, kl_weight=0.0 if args.no_regularization else args.kl_weight,
+        entropy_weight=0.0 if args.no_regularization else args.entropy_weight,
+        time_dist=args.time_dist, omega=args.omega, grouped_norm=not args.no_grouped_norm,
+        score_decompose=not args.no_score_decompose, coupled_time=not args.no_coupled_time,
+        disc_head_only=args.disc_head_only, path_samples=args.path_samples,
+    )  # fmt: skip
+
+
+TRAINERS: dict[str, type[DistillTrainer]] = {"didi": DidiTrainer, "idlm": IdlmTrainer}

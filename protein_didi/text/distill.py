@@ -1,11 +1,12 @@
-"""``python -m protein_didi.distill --domain text``: the same trainers and loop with text teacher, prompts, export.
+"""Distil a masked-diffusion text teacher into a few-step student, with the same trainers and loop as proteins.
 
     python -m protein_didi.distill --domain text --teacher teacher --data data/text-pydoc \\
         --out runs/text-student --student-nfe 8 --steps 200 --lengths 128
 
-:mod:`protein_didi.distill` parses the arguments and builds the method's
-config; this module supplies what is domain-specific — the DiT teacher (ours or
-an MDLM/DUO checkpoint), ``<bos> [MASK]… <eos>`` prompts of ``--lengths`` tokens
+The options the two domains share (method, loop, optimiser, ablations) are
+:func:`protein_didi.core.train_cli.distill_parser`'s; this module supplies what
+is text's own — the DiT teacher (ours or an MDLM/DUO checkpoint, ``--tokenizer``
+for the latter), ``<bos> [MASK]… <eos>`` prompts of ``--lengths`` tokens
 (default: the teacher's block length) and an exporter that writes the student
 with its tokenizer (and DiDi-Instruct's discriminator, for RGAS) to OUT/model.
 """
@@ -13,18 +14,25 @@ with its tokenizer (and DiDi-Instruct's discriminator, for RGAS) to OUT/model.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import CheckpointError, save_json
 from protein_didi.core.discriminator import Discriminator
-from protein_didi.core.distill_base import DistillConfig, DistillTrainer
 from protein_didi.core.distributed import DistributedError
 from protein_didi.core.loop import TrainingDiverged
-from protein_didi.core.train_cli import distill_run, fail, start_parallel_run, succeed
+from protein_didi.core.train_cli import (
+    TRAINERS,
+    config_from_args,
+    distill_parser,
+    distill_run,
+    fail,
+    start_parallel_run,
+    succeed,
+)
 from protein_didi.text.data import TextCorpus, TextDataError
 from protein_didi.text.model import DiT
 from protein_didi.text.pretrained import load_model, save_model
@@ -32,17 +40,27 @@ from protein_didi.text.prompts import TextPrompts
 from protein_didi.text.tokenizer import TokenizerError
 
 
-def main_text(
-    args: argparse.Namespace,
-    config_from_args: Callable[[argparse.Namespace], DistillConfig],
-    trainers: Mapping[str, type[DistillTrainer]],
-) -> int:
-    """Run one distillation with parsed ``distill`` arguments; 0 on success, 2 with a one-line error."""
+def build_parser() -> argparse.ArgumentParser:
+    p, inputs, _ = distill_parser(
+        "python -m protein_didi.distill --domain text",
+        __doc__,
+        teacher_help="teacher: a registered name, a model folder or an MDLM/DUO checkpoint (see --tokenizer)",
+        data_help="prepared corpus (data_prep.text); checked for a matching tokenizer and recorded",
+        lengths_type=int_list,
+        lengths_help="block lengths to train on incl. <bos>/<eos>, one drawn per step (default: the teacher's block)",
+    )
+    inputs.add_argument("--tokenizer", default=None, help="GPT-2 tokenizer folder for an MDLM/DUO teacher")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one distillation; 0 on success, 2 with a one-line error."""
+    args = build_parser().parse_args(argv)
     ctx = None
     try:
         ctx = start_parallel_run(args)
         device = ctx.device
-        teacher = load_model(args.teacher, device, getattr(args, "tokenizer", None))
+        teacher = load_model(args.teacher, device, args.tokenizer)
         data_info: dict[str, Any] = {}
         if args.data is not None:
             corpus = TextCorpus(args.data)
@@ -70,8 +88,12 @@ def main_text(
             save_json(out / "distill_config.json", info)
 
         summary = distill_run(
-            trainers[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx
+            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx
         )
     except (CheckpointError, TextDataError, TokenizerError, TrainingDiverged, DistributedError, ValueError) as err:
         return fail(err, ctx)
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Distil a masked-diffusion protein teacher into a few-step student.
+
+    python -m protein_didi.distill --teacher teacher --out runs/student --student-nfe 8 --steps 600
+
+DiDi-Instruct (default) follows Zheng et al. 2025, Algorithm 1, with a switch for
+every trick (ablations); ``--method idlm`` runs inverse distillation (IDLM) on
+the same loop, teacher bank and checkpointing. Runs checkpoint atomically to OUT/train_state.pt and
+continue exactly with ``--resume``; the exported student (EMA weights plus the
+discriminator RGAS needs) lands in OUT/model and loads with
+``python -m protein_didi.sample --model OUT/model``.
+
+``--domain text`` distils a text DiT teacher with the same trainers and loop
+(options: ``python -m protein_didi.distill --domain text --help``)::
+
+    python -m protein_didi.distill --domain text --teacher teacher --data data/text-pydoc \\
+        --out runs/text-student --student-nfe 8 --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from protein_didi.cli import int_list
+from protein_didi.core.checkpoint import CheckpointError, save_json
+from protein_didi.core.discriminator import Discriminator
+from protein_didi.core.distributed import DistributedError
+from protein_didi.core.loop import TrainingDiverged
+from protein_didi.core.train_cli import (
+    TRAINERS,
+    config_from_args,
+    distill_parser,
+    distill_run,
+    fail,
+    start_parallel_run,
+    succeed,
+)
+from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
+from protein_didi.protein.fasta import FastaError, read_fasta
+from protein_didi.protein.model import EsmDenoiser
+from protein_didi.protein.pretrained import load_model, save_model
+from protein_didi.protein.prompts import ProteinPrompts
+from protein_didi.protein.shards import ShardError, read_meta
+
+PROTEIN_LENGTHS = [50, 100, 150, 200]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p, _, run = distill_parser(
+        "python -m protein_didi.distill",
+        __doc__,
+        teacher_help="teacher: a registered name, a checkpoint folder or hub id",
+        data_help="prepared data folder (data_prep.fasta); checked for a matching alphabet and recorded",
+        lengths_type=int_list,
+        lengths_help="sequence lengths to train on, one drawn per step (default 50,100,150,200)",
+    )
+    run.add_argument(
+        "--teacher-samples",
+        type=Path,
+        default=None,
+        help="FASTA of samples the same teacher made (a benchmark's or earlier run's): fills the bank for the "
+        "lengths it covers (the first --bank-size of each) instead of sampling the teacher",
+    )
+    return p
+
+
+def read_teacher_samples(path: Path, lengths: list[int], bank_size: int) -> dict[int, torch.Tensor]:
+    """Length → tokenised teacher samples from a FASTA (the first ``bank_size`` of each training length)."""
+    by_length: dict[int, list[str]] = {}
+    for record_id, seq in read_fasta(path):
+        by_length.setdefault(len(seq), []).append(ALPHABET.validate(seq, record_id))
+    if unused := sorted(set(by_length) - set(lengths)):
+        raise ValueError(f"{path} has samples of lengths {unused} that are not in --lengths {lengths}; drop them")
+    for n, seqs in by_length.items():
+        if len(seqs) < bank_size:
+            raise ValueError(f"{path} has {len(seqs)} samples of length {n}; --bank-size {bank_size} needs as many")
+    return {n: ALPHABET.encode(seqs[:bank_size]) for n, seqs in by_length.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one distillation; 0 on success, 2 with a one-line error."""
+    args = build_parser().parse_args(argv)
+    args.lengths = args.lengths or PROTEIN_LENGTHS
+    ctx = None
+    try:
+        ctx = start_parallel_run(args)
+        device = ctx.device
+        teacher = load_model(args.teacher, device)
+        # distil the distribution we sample: the 20 standard residues. Renormalising non-standard ones away after
+        # the model's softmax (the sampler's suppression) leaves their logits rounding-noise gradients, which Adam
+        # amplifies into a random walk of those weights; masked before the softmax they get exactly none
+        teacher.model.allowed.copy_(ALPHABET.standard_ids)
+        data_info: dict[str, Any] = {}
+        if args.data is not None:
+            meta = read_meta(args.data)
+            if not str(meta.get("alphabet", "")).startswith("esm"):
+                raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
+            data_info = {"distill_data": meta.get("source")}
+        config = config_from_args(args)
+        prompts = ProteinPrompts(args.lengths, args.seed)
+        bank = None
+        if args.teacher_samples is not None:
+            bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)
+            data_info["teacher_samples"] = str(args.teacher_samples)
+
+        def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
+            keep = {k: v for k, v in teacher.info.items() if k.startswith("train_") or k == "max_residues"}
+            info = {**keep, **data_info, **info, "teacher": teacher.name, "lengths": args.lengths}
+            # RGAS needs the discriminator at sampling time; IDLM's fake model is only a training device
+            extra = {"discriminator": aux.state_dict()} if isinstance(aux, Discriminator) else None
+            save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
+            save_json(out / "distill_config.json", info)
+
+        summary = distill_run(
+            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx, bank
+        )
+    except (
+        CheckpointError,
+        ShardError,
+        FastaError,
+        InvalidSequenceError,
+        TrainingDiverged,
+        DistributedError,
+        ValueError,
+    ) as err:
+        return fail(err, ctx)
+    return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
