@@ -9,9 +9,11 @@ Where things are (one concept per module):
 * :mod:`.evaluate`  runs the families: per-sequence frame, summary rows, notes, reasons for blanks
 * :mod:`.figures`   shared plotting helpers; :mod:`.render` the HTML page and CSV files
 * :mod:`.sweep`     ``--sweep`` generation; :mod:`.fanout` fold fan-out steps (devices, shards, merge)
-* :mod:`.cli`       arguments and the order of the steps
+* :mod:`.protein`   the protein report's arguments, checks and the order of the steps
+* :mod:`.cli`       ``python -m protein_didi.report [--domain text]``: hands over to :mod:`.protein` or
+  :mod:`protein_didi.text.report`
 
-Run ``python -m protein_didi.report --help`` for the options.
+Run ``python -m protein_didi.report --help`` for the options, ``--domain text --help`` for the text report's.
 """
 
 from protein_didi.report.cli import build_parser, main

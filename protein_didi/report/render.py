@@ -44,7 +44,7 @@ img.fig{display:block;max-width:100%;height:auto;margin:.4em 0}
 """
 
 
-def sequence_table(ev: Evaluation) -> str:
+def sequence_table_html(ev: Evaluation) -> str:
     """Per-sequence values (first rows only for big reports); blanks carry their reason."""
     columns = [(f.name, c) for f in ev.families if ev.computed.get(f.name) for c in f.sequence_columns]
     headers = [("set", "txt", ""), ("id", "txt", ""), ("length (residues)", "", "")]
@@ -97,7 +97,7 @@ def render_html(ev: Evaluation, title: str, context: dict[str, str]) -> str:
             parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     parts.append(
         f"<h2>Per sequence</h2><details><summary>{len(ev.metrics):,} sequences (click to show; "
-        "all columns in metrics.csv)</summary>" + sequence_table(ev) + "</details>"
+        "all columns in metrics.csv)</summary>" + sequence_table_html(ev) + "</details>"
     )
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
