@@ -173,3 +173,16 @@ def test_sample_cli_liabilities_flag(heavy_parent, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "liability class 'sulfation'" in err and err.count("\n") == 1
     assert not (tmp_path / "never.fasta").exists()
+
+
+def test_redesign_honours_the_token_cap_per_forward_pass(tiny_model, heavy_parent):
+    """``--max-tokens`` holds for CDR redesign too: one design per pass when two would not fit."""
+    pid, parent = heavy_parent
+    plan = plan_redesign(parent, "H3", (10, 10), pid)
+    loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
+    tokens = plan.longest + 2  # <cls> … <eos>
+    for cap, batches in ((2 * tokens, 2), (2 * tokens - 1, 4)):
+        seen: list[tuple[int, int]] = []
+        request = ProteinRequest(plan=plan, num=4, nfe=3, max_tokens=cap)
+        assert len(redesign(loaded, request, lambda done, total, seen=seen: seen.append((done, total)))) == 4
+        assert {total for _, total in seen} == {3 * batches}, cap
