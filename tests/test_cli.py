@@ -1,8 +1,10 @@
-"""Command plumbing shared by both domains: output checks before any model loads."""
+"""Command plumbing shared by both domains: output checks before any model loads, old paths that forward.
+
+Dispatch on ``--domain`` is tested for every command in test_dispatch.py.
+"""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -28,32 +30,6 @@ def test_both_sample_commands_refuse_a_folder_as_out(main, tmp_path: Path, capsy
     assert main(["--model", "teacher", "--num", "1", "--length", "20", "--out", str(tmp_path)]) != 0
     err = capsys.readouterr().err
     assert "is a folder" in err and len(err.strip().splitlines()) == 1
-
-
-@pytest.mark.parametrize("command", ["train_teacher", "train_judge"])
-@pytest.mark.parametrize("domain", ["protein", "text"])
-def test_trainers_dispatch_on_domain(command: str, domain: str, monkeypatch) -> None:
-    """``python -m protein_didi.<command> [--domain text]`` hands the rest of the line to that domain's body."""
-    dispatcher = importlib.import_module(f"protein_didi.{command}")
-    bodies = {d: importlib.import_module(f"protein_didi.{d}.{command}") for d in ("protein", "text")}
-    calls: list[tuple[str, list[str]]] = []
-    for d, body in bodies.items():
-        monkeypatch.setattr(body, "main", lambda argv, d=d: calls.append((d, argv)) or 7)
-    flag = ["--domain", domain] if domain == "text" else []
-    assert dispatcher.main(["--data", "d", *flag, "--out", "o"]) == 7
-    assert calls == [(domain, ["--data", "d", "--out", "o"])]
-
-
-@pytest.mark.parametrize("command", ["train_teacher", "train_judge"])
-def test_trainers_help_names_the_command_per_domain(command: str, capsys) -> None:
-    dispatcher = importlib.import_module(f"protein_didi.{command}")
-    for flag, usage in (([], f"python -m protein_didi.{command} "), (["--domain", "text"], "--domain text")):
-        with pytest.raises(SystemExit) as done:
-            dispatcher.main([*flag, "--help"])
-        assert done.value.code == 0
-        out = capsys.readouterr().out
-        assert out.startswith(f"usage: python -m protein_didi.{command}") and usage in out.splitlines()[0]
-        assert "--data" in out
 
 
 def test_old_train_judge_path_forwards_with_a_notice() -> None:

@@ -1,4 +1,4 @@
-"""``distill`` and ``report`` hand ``[--domain text]`` to the domain's body, like the trainers (see test_cli.py)."""
+"""Every command is ``python -m protein_didi.<command> [--domain text]``: the dispatcher hands the rest to the body."""
 
 from __future__ import annotations
 
@@ -6,14 +6,28 @@ import importlib
 
 import pytest
 
-from protein_didi import distill, report
+from protein_didi import distill, report, sample, train_judge, train_teacher
 
 # command → (protein body, text body, an option only the protein body has, one only the text body has)
 BODIES = {
     "distill": ("protein_didi.protein.distill", "protein_didi.text.distill", "--teacher-samples", "--tokenizer"),
     "report": ("protein_didi.report.protein", "protein_didi.text.report", "--fasta", "--samples"),
+    "sample": ("protein_didi.protein.sample", "protein_didi.text.sample", "--redesign", "--tokenizer"),
+    "train_judge": ("protein_didi.protein.train_judge", "protein_didi.text.train_judge", "--max-residues", "--context"),
+    "train_teacher": (
+        "protein_didi.protein.train_teacher",
+        "protein_didi.text.train_teacher",
+        "--max-residues",
+        "--block-length",
+    ),
 }
-DISPATCHERS = {"distill": distill.main, "report": report.main}
+DISPATCHERS = {
+    "distill": distill.main,
+    "report": report.main,
+    "sample": sample.main,
+    "train_judge": train_judge.main,
+    "train_teacher": train_teacher.main,
+}
 
 
 @pytest.mark.parametrize("command", sorted(BODIES))

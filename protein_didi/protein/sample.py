@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from protein_didi.cli import DOMAINS, add_device_args, check_out
+from protein_didi.cli import add_device_args, check_out
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
 from protein_didi.core.request import SAMPLERS, SAMPLING_KEYS
@@ -49,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m protein_didi.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--domain", choices=DOMAINS, default="protein", help="proteins (default) or text")
     p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
