@@ -2,9 +2,9 @@
 
 Every entry point (CLI, app, benchmarks) builds one request and hands it to its domain's ``generate``;
 the request checks itself when it is made, before any model loads or progress is drawn. A new sampler
-option is therefore one field here (checked in :meth:`SampleRequest.__post_init__`) plus its use in
-:func:`draw`: no caller's signature changes. Domains subclass it with what they add (lengths, motifs,
-CDR plans) and their own step count for teachers.
+option is therefore one field here (checked in :meth:`SampleRequest.__post_init__`, with its flag in
+:func:`add_sampling_args`) plus its use in :func:`draw`: no caller's signature changes. Domains subclass
+the request with what they add (lengths, motifs, CDR plans) and their own step count for teachers.
 
 Sampler settings left ``None`` are the model's: a checkpoint may store the settings chosen for it on a
 validation set (``info["sampling"]``); otherwise students take 8 ancestral steps and teachers
@@ -13,6 +13,7 @@ validation set (``info["sampling"]``); otherwise students take 8 ancestral steps
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
@@ -105,6 +106,34 @@ class SampleRequest:
         """The core sampler's settings; call on a request :meth:`for_model` has filled in."""
         assert self.resolved, "fill the request's sampler settings with for_model(info, role) first"
         return SamplerConfig(self.nfe, self.temperature, self.top_p, suppress=suppress)  # type: ignore[arg-type]
+
+
+def add_sampling_args(parser: argparse.ArgumentParser, request_type: type[SampleRequest]) -> None:
+    """The sampler flags of every sampling command: one per sampler setting of the request, unset by default."""
+    g = parser.add_argument_group(
+        f"sampler (defaults: the model's stored settings, else {STUDENT_NFE} ancestral steps for students, "
+        f"{request_type.teacher_nfe} for teachers)"
+    )
+    g.add_argument("--nfe", type=int, default=None, help="sampling steps")
+    g.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="ancestral (random reveal order), confidence (most confident positions first) or rgas (reward-guided)",
+    )
+    g.add_argument("--temperature", type=float, default=None, help="softmax temperature of the values (1.0 = off)")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (1.0 = off)")
+    g.add_argument(
+        "--order-temperature",
+        type=float,
+        default=None,
+        help="confidence sampler: 0 = greedy confidence order … inf = random order (positions drawn ∝ p^(1/τ))",
+    )
+
+
+def sampling_args(args: argparse.Namespace) -> dict:
+    """The request's sampler settings from flags :func:`add_sampling_args` made."""
+    return {k: getattr(args, k) for k in SAMPLING_KEYS}
 
 
 def draw(

@@ -21,7 +21,7 @@ from pathlib import Path
 from protein_didi.cli import add_device_args, check_out
 from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
-from protein_didi.core.request import SAMPLERS, SAMPLING_KEYS
+from protein_didi.core.request import add_sampling_args, sampling_args
 from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
@@ -52,24 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
-    s = p.add_argument_group(
-        "sampler (defaults: the model's stored settings, else 8 ancestral steps for students, 64 for teachers)"
-    )
-    s.add_argument("--nfe", type=int, default=None, help="sampling steps")
-    s.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        default=None,
-        help="ancestral (random reveal order), confidence (most confident positions first) or rgas (reward-guided)",
-    )
-    s.add_argument("--temperature", type=float, default=None, help="softmax temperature of the values (1.0 = off)")
-    s.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (1.0 = off)")
-    s.add_argument(
-        "--order-temperature",
-        type=float,
-        default=None,
-        help="confidence sampler: 0 = greedy confidence order … inf = random order (positions drawn ∝ p^(1/τ))",
-    )
+    add_sampling_args(p, ProteinRequest)
     p.add_argument("--prefix", default=None, help="residues fixed at the N-terminus, e.g. MKT")
     p.add_argument("--motif", default=None, help="residues fixed at 1-based positions, e.g. 5:WW,40:C")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -113,10 +96,9 @@ def sampling_request(args: argparse.Namespace) -> ProteinRequest:
             raise ValueError("--motif/--prefix do not combine with --redesign: the parent's framework is kept as is")
     elif args.liabilities is not None:
         raise ValueError("--liabilities filters CDR redesigns; add --parent SEQ_OR_FASTA --redesign CDR, or drop it")
-    sampling = {k: getattr(args, k) for k in SAMPLING_KEYS}
     return ProteinRequest(
         num=args.num, length=args.length, motif=None if redesigning else Motif.parse(args.motif, args.prefix),
-        seed=args.seed, batch_size=args.batch_size, max_tokens=args.max_tokens, **sampling,
+        seed=args.seed, batch_size=args.batch_size, max_tokens=args.max_tokens, **sampling_args(args),
     )  # fmt: skip
 
 

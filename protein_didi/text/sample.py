@@ -17,7 +17,7 @@ from pathlib import Path
 from protein_didi.cli import add_device_args, check_out
 from protein_didi.core.checkpoint import CheckpointError, atomic_write
 from protein_didi.core.device import resolve_device
-from protein_didi.core.request import SAMPLERS, SAMPLING_KEYS
+from protein_didi.core.request import add_sampling_args, sampling_args
 from protein_didi.progress import LazyBar
 from protein_didi.text.generate import decode_blocks, generate_tokens
 from protein_didi.text.pretrained import load_model
@@ -35,23 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default=None, help="GPT-2 tokenizer folder for MDLM/DUO checkpoints")
     p.add_argument("--num", type=int, default=4, help="number of samples (default 4)")
     p.add_argument("--length", type=int, default=None, help="tokens per sample incl. <bos>/<eos> (default: training)")
-    p.add_argument("--nfe", type=int, default=None, help="sampling steps (default: 8 for students, 128 for teachers)")
-    p.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        default=None,
-        help="ancestral (default), confidence (most confident positions first) or rgas (reward-guided)",
-    )
-    p.add_argument("--temperature", type=float, default=None, help="softmax temperature (default 1.0)")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default 1.0 = off)")
-    p.add_argument(
-        "--order-temperature",
-        type=float,
-        default=None,
-        help="confidence sampler: 0 = greedy confidence order … inf = random order (default 0)",
-    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default 32)")
+    add_sampling_args(p, TextRequest)
     add_device_args(p)
     p.add_argument("--out", type=Path, default=None, help="file to write (.jsonl: ids + text; else text)")
     return p
@@ -62,7 +48,7 @@ def sampling_request(args: argparse.Namespace) -> TextRequest:
     check_out(args.out)
     return TextRequest(
         num=args.num, length=args.length, seed=args.seed, batch_size=args.batch_size,
-        **{k: getattr(args, k) for k in SAMPLING_KEYS},
+        **sampling_args(args),
     )  # fmt: skip
 
 
