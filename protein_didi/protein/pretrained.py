@@ -18,33 +18,29 @@ A path may be given instead: a folder written by :func:`save_model`, or a
 Model folders record a ``family``: ``esm`` (:class:`EsmDenoiser`; the default for
 folders written before families existed) or ``bert`` (:class:`BertDenoiser`,
 whose folder also keeps the model's vocabulary list and special tokens).
+
+The folder format, the name dispatch, the discriminator (full or head-only) and the precision are the
+domain-agnostic :mod:`protein_didi.core.pretrained`; this module fills in the protein models.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import BertConfig, EsmConfig, EsmForMaskedLM
 
-from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
-from protein_didi.core.precision import (
-    apply_precision,
-    convert_for_inference,
-    discriminator_precision,
-    resolve_precision,
-)
-from protein_didi.core.schedule import NoiseSchedule, get_schedule
+from protein_didi.core import pretrained as core
+from protein_didi.core.checkpoint import CheckpointError, load_json
+from protein_didi.core.pretrained import CHECKPOINT_DIR, ModelNotFoundError, with_precision
+from protein_didi.core.schedule import get_schedule
 from protein_didi.protein.antiberty_weights import AntibertyWeights, AntibertyWeightsMissing, resolve_antiberty_weights
 from protein_didi.protein.hf_mlm import BertDenoiser, load_bert_folder
 from protein_didi.protein.model import EsmDenoiser
 
 ProteinDenoiser = EsmDenoiser | BertDenoiser
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 EMBEDDED = {
     "teacher": "teacher",
     "student": "student",
@@ -57,89 +53,91 @@ PACKAGED = {"antiberty": "AntiBERTy_md_smooth"}  # name → folder under the pac
 FORMAT = "protein_didi/1"
 FAMILIES = ("esm", "bert")
 
-
-class ModelNotFoundError(CheckpointError):
-    """Weights for a requested model are not on this machine."""
-
-
-@dataclass
-class LoadedModel:
-    """A denoiser plus what sampling needs to know about it."""
-
-    model: ProteinDenoiser
-    schedule: NoiseSchedule
-    name: str
-    info: dict[str, Any] = field(default_factory=dict)
-    role: str = "teacher"
-    discriminator: torch.nn.Module | None = None
-    precision: str = "fp32"
-    # a head-only discriminator reads its features from the teacher, loaded on first use (RGAS) only
-    discriminator_loader: Callable[[], torch.nn.Module] | None = None
-
-    @property
-    def has_discriminator(self) -> bool:
-        """Whether RGAS can run: a discriminator is loaded or loadable."""
-        return self.discriminator is not None or self.discriminator_loader is not None
-
-    def require_discriminator(self) -> torch.nn.Module:
-        """The discriminator RGAS needs (loaded now if it is head-only), or a one-line ValueError."""
-        if self.discriminator is None and self.discriminator_loader is not None:
-            disc = self.discriminator_loader()
-            if discriminator_precision(self.precision) != "fp32":  # the head; the frozen backbone loads converted
-                apply_precision(disc, discriminator_precision(self.precision))
-            self.discriminator = disc
-        if self.discriminator is None:
-            raise ValueError(
-                f"RGAS needs a discriminator; model '{self.name}' has none (use a DiDi-Instruct student, or "
-                "--sampler ancestral)"
-            )
-        return self.discriminator
+__all__ = [
+    "CHECKPOINT_DIR",
+    "EMBEDDED",
+    "FAMILIES",
+    "FORMAT",
+    "HUB_IDS",
+    "PACKAGED",
+    "LoadedModel",
+    "ModelNotFoundError",
+    "ProteinDenoiser",
+    "load_model",
+    "packaged_folder",
+    "packaged_weights",
+    "save_model",
+    "with_precision",
+]
 
 
-def save_model(
-    out_dir: str | Path,
-    model: ProteinDenoiser,
-    schedule: NoiseSchedule,
-    role: str,
-    info: dict[str, Any] | None = None,
-    extra_tensors: dict[str, dict[str, torch.Tensor]] | None = None,
-    dtype: torch.dtype = torch.float16,
-) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` (half precision by default to keep the repo small).
+class LoadedModel(core.LoadedModel[ProteinDenoiser]):
+    """A protein denoiser (ESM or BERT family) plus what sampling needs to know about it."""
 
-    Works for either family, so trainers export students without knowing which one they distilled.
-    """
-    out = Path(out_dir)
-    family = getattr(model, "family", "esm")
-    if family not in FAMILIES:
-        raise ValueError(f"cannot save a model of family {family!r}; known: {FAMILIES}")
-    weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.mlm.state_dict().items()}
-    save_tensors(out / "model.safetensors", weights)
-    for name, tensors in (extra_tensors or {}).items():
-        save_tensors(
-            out / f"{name}.safetensors", {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-        )
-    cfg: dict[str, Any] = {
-        "format": FORMAT,
-        "family": family,
-        "role": role,
-        "architecture": model.config.to_diff_dict() | {"model_type": family},
-        "schedule": {"name": schedule.name, "eps": schedule.eps},
-        "extra": sorted(extra_tensors or {}),
-        "info": info or {},
-    }
-    if family == "bert":
-        cfg |= {"vocabulary": model.vocab, "special_tokens": model.special_tokens}
-    save_json(out / "config.json", cfg)
-    return out
+
+class ProteinModels(core.ModelRegistry[ProteinDenoiser]):
+    """Protein folders: ESM- or BERT-family denoisers; foreign folders are ``transformers`` masked LMs."""
+
+    format = FORMAT
+    embedded = EMBEDDED
+    missing_hint = "reinstall the package or train it (see README: train_teacher / distill)"
+    choices = (
+        "teacher, student, student-idlm, antibody-student, antibody-student-idlm, dplm-150m, antiberty or a "
+        "checkpoint folder"
+    )
+    loaded_type = LoadedModel
+
+    def describe(self, model: ProteinDenoiser) -> dict[str, Any]:
+        family = getattr(model, "family", "esm")
+        if family not in FAMILIES:
+            raise ValueError(f"cannot save a model of family {family!r}; known: {FAMILIES}")
+        fields: dict[str, Any] = {
+            "family": family,
+            "architecture": model.config.to_diff_dict() | {"model_type": family},
+        }
+        if family == "bert":
+            fields |= {"vocabulary": model.vocab, "special_tokens": model.special_tokens}
+        return fields
+
+    def weights(self, model: ProteinDenoiser) -> dict[str, torch.Tensor]:
+        return model.mlm.state_dict()
+
+    def load_weights(self, model: ProteinDenoiser, state: dict[str, torch.Tensor]) -> None:
+        model.mlm.load_state_dict(state)
+
+    def builder(self, path: Path, cfg: dict) -> Callable[[], ProteinDenoiser]:
+        family = cfg.get("family", "esm")
+        if family not in FAMILIES:
+            raise CheckpointError(f"{path}/config.json names unknown model family {family!r}; known: {FAMILIES}")
+        if family == "bert":
+            bert_config = BertConfig(**cfg["architecture"])
+            vocab, special_tokens = cfg["vocabulary"], cfg.get("special_tokens")
+            return lambda: BertDenoiser(bert_config, vocab, special_tokens)
+        esm = EsmConfig(**cfg["architecture"])
+        return lambda: EsmDenoiser(esm)
+
+    def read_foreign(
+        self, path: Path, cfg: dict | None, name: str, device: torch.device | str, **_: Any
+    ) -> LoadedModel:
+        return _load_transformers(str(path), name, device)
+
+    def read_other(self, name: str, device: torch.device | str, **_: Any) -> LoadedModel | None:
+        if "/" in name and not name.startswith((".", "/")):  # a hub id
+            return _load_transformers(name, name, device)
+        return None
+
+
+MODELS = ProteinModels()
+
+
+# config.json + model.safetensors (half precision by default, to keep the repo small) for either family, so
+# trainers export students without knowing which one they distilled
+save_model = MODELS.save
 
 
 def resolve(name_or_path: str) -> str | Path:
-    if name_or_path in EMBEDDED:
-        return CHECKPOINT_DIR / EMBEDDED[name_or_path]
-    if name_or_path in HUB_IDS:
-        return HUB_IDS[name_or_path]
-    return name_or_path
+    """The folder of an embedded name, the hub id of a hub name, else the path given."""
+    return HUB_IDS[name_or_path] if name_or_path in HUB_IDS else MODELS.resolve(name_or_path)
 
 
 def packaged_weights(name: str) -> AntibertyWeights:
@@ -169,111 +167,7 @@ def load_model(name_or_path: str, device: torch.device | str = "cpu", precision:
     once here. Trainers load in the default fp32. One-line
     :class:`ModelNotFoundError` when weights are missing.
     """
-    resolved = resolve_precision(precision, device)
-    loaded = _load(name_or_path, device)
-    return with_precision(loaded, resolved)
-
-
-def with_precision(loaded: LoadedModel, precision: str) -> LoadedModel:
-    """Convert a freshly loaded fp32 model (and its discriminator) to a resolved precision, in place.
-
-    A head-only discriminator is converted when it is first loaded (:meth:`LoadedModel.require_discriminator`).
-    """
-    convert_for_inference(loaded.model, loaded.discriminator, precision)
-    loaded.precision = precision
-    return loaded
-
-
-def _load(name_or_path: str, device: torch.device | str) -> LoadedModel:
-    if name_or_path in PACKAGED:
-        return _load_packaged(name_or_path, device)
-    target = resolve(name_or_path)
-    path = Path(target)
-    if path.is_dir() and (path / "config.json").is_file():
-        cfg = load_json(path / "config.json")
-        if cfg.get("format") == FORMAT:
-            return _load_ours(path, cfg, name_or_path, device)
-        return _load_transformers(str(path), name_or_path, device)
-    if path.exists():
-        raise CheckpointError(f"{path} is not a model folder (needs config.json and model.safetensors)")
-    if name_or_path in EMBEDDED:
-        raise ModelNotFoundError(
-            f"embedded model '{name_or_path}' is missing from {path}; reinstall the package or train it "
-            f"(see README: train_teacher / distill)"
-        )
-    if "/" in str(target) and not str(target).startswith((".", "/")):
-        return _load_transformers(str(target), name_or_path, device)
-    raise ModelNotFoundError(
-        f"no model '{name_or_path}': give teacher, student, student-idlm, antibody-student, antibody-student-idlm, "
-        "dplm-150m, antiberty or a checkpoint folder"
-    )
-
-
-def _builder(path: Path, cfg: dict) -> Callable[[], ProteinDenoiser]:
-    """A factory of fresh (random) models of the folder's family and architecture: the model and D's backbone."""
-    family = cfg.get("family", "esm")
-    if family not in FAMILIES:
-        raise CheckpointError(f"{path}/config.json names unknown model family {family!r}; known: {FAMILIES}")
-    try:
-        if family == "bert":
-            bert_config = BertConfig(**cfg["architecture"])
-            vocab, special_tokens = cfg["vocabulary"], cfg.get("special_tokens")
-            return lambda: BertDenoiser(bert_config, vocab, special_tokens)
-        esm = EsmConfig(**cfg["architecture"])
-        return lambda: EsmDenoiser(esm)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the model") from None
-
-
-def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> LoadedModel:
-    build = _builder(path, cfg)
-    try:
-        model = build()
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the model") from None
-    state = load_tensors(path / "model.safetensors")
-    try:
-        model.mlm.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}/model.safetensors does not match its config.json ({first})") from None
-    loaded = LoadedModel(
-        model.to(device).eval(), get_schedule(**cfg["schedule"]), name, cfg.get("info", {}), cfg.get("role", "teacher")
-    )
-    if "discriminator" in cfg.get("extra", []):
-        head_only = bool(loaded.info.get("disc_head_only"))
-        load_disc = functools.partial(_load_discriminator, path, build, device, loaded)
-        if head_only:
-            loaded.discriminator_loader = load_disc
-        else:
-            loaded.discriminator = load_disc()
-    return loaded
-
-
-def _load_discriminator(
-    path: Path, build: Callable[[], ProteinDenoiser], device: torch.device | str, owner: LoadedModel
-) -> torch.nn.Module:
-    """D from ``discriminator.safetensors``: a full copy, or (``disc_head_only``) a head on the teacher it names."""
-    from protein_didi.core.discriminator import Discriminator
-
-    if owner.info.get("disc_head_only"):
-        teacher = owner.info.get("teacher")
-        if not teacher:
-            raise CheckpointError(f"{path}/config.json has a head-only discriminator but names no teacher")
-        try:
-            backbone = load_model(str(teacher), device, discriminator_precision(owner.precision)).model
-        except ModelNotFoundError as err:
-            raise ModelNotFoundError(f"RGAS with '{owner.name}' reads the teacher's features: {err}") from None
-        disc = Discriminator(backbone, frozen_backbone=True)
-    else:
-        disc = Discriminator(build())
-    state = {k: v.float() for k, v in load_tensors(path / "discriminator.safetensors").items()}
-    try:
-        disc.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}/discriminator.safetensors does not match its config.json ({first})") from None
-    return disc.to(device).eval()
+    return MODELS.load(name_or_path, device, precision)
 
 
 def _load_packaged(name: str, device: torch.device | str) -> LoadedModel:
@@ -282,6 +176,10 @@ def _load_packaged(name: str, device: torch.device | str) -> LoadedModel:
     model = load_bert_folder(weights.folder, vocab_file=weights.vocab_file)
     info = {"source": f"{name}: {weights.source}", "max_residues": model.max_residues}
     return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, info)
+
+
+def _load_hub(name: str, device: torch.device | str) -> LoadedModel:
+    return _load_transformers(HUB_IDS[name], name, device)
 
 
 def _load_transformers(name_or_path: str, name: str, device: torch.device | str) -> LoadedModel:
@@ -300,3 +198,9 @@ def _load_transformers(name_or_path: str, name: str, device: torch.device | str)
         ) from None
     model = EsmDenoiser.from_mlm(mlm)
     return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, {"source": name_or_path})
+
+
+for _name in PACKAGED:
+    MODELS.register(_name, _load_packaged)
+for _name in HUB_IDS:
+    MODELS.register(_name, _load_hub)

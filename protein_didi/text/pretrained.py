@@ -9,49 +9,98 @@ A path may be given instead:
       ``config.json`` + ``model.safetensors``/``pytorch_model.bin`` with ``backbone.*`` tensors (as
       ``kuleshov-group/mdlm-owt``). These use GPT-2's tokenizer, taken from the folder when it holds one,
       else from ``--tokenizer`` (a local GPT-2 folder) or the hub id ``gpt2``.
+
+The folder format, the name dispatch, the discriminator and the precision are the domain-agnostic
+:mod:`protein_didi.core.pretrained`; this module fills in the DiT, its tokenizer and MDLM/DUO's checkpoints.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
-from protein_didi.core.precision import convert_for_inference, resolve_precision
+from protein_didi.core import pretrained as core
+from protein_didi.core.checkpoint import CheckpointError, load_tensors
+from protein_didi.core.pretrained import CHECKPOINT_DIR, ModelNotFoundError, load_state
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
 from protein_didi.text.model import DiT, DiTConfig
 from protein_didi.text.tokenizer import FILE as TOKENIZER_FILE
 from protein_didi.text.tokenizer import HUB_ID, TextTokenizer, TokenizerError, load_gpt2, load_tokenizer_file
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 EMBEDDED = {"teacher": "text-teacher", "student": "text-student"}
 FORMAT = "protein_didi.text/1"
 
-
-class ModelNotFoundError(CheckpointError):
-    """Weights for a requested text model are not on this machine."""
+__all__ = [
+    "CHECKPOINT_DIR",
+    "EMBEDDED",
+    "FORMAT",
+    "LoadedModel",
+    "ModelNotFoundError",
+    "load_model",
+    "mdlm_config",
+    "mdlm_state_dict",
+    "save_model",
+]
 
 
 @dataclass
-class LoadedModel:
+class LoadedModel(core.LoadedModel[DiT]):
     """A text denoiser plus its tokenizer and what sampling needs to know about it."""
 
-    model: DiT
-    schedule: NoiseSchedule
-    tokenizer: TextTokenizer
-    name: str
-    info: dict[str, Any] = field(default_factory=dict)
-    role: str = "teacher"
-    discriminator: torch.nn.Module | None = None
-    precision: str = "fp32"
+    tokenizer: TextTokenizer = field(kw_only=True)
 
     @property
     def block_length(self) -> int:
         return int(self.info.get("block_length", 128))
+
+
+class TextModels(core.ModelRegistry[DiT]):
+    """Text folders: a DiT and the tokenizer it decodes with; foreign checkpoints are MDLM/DUO's."""
+
+    format = FORMAT
+    embedded = EMBEDDED
+    noun = "text model"
+    not_a_model = "(a folder with config.json, or an MDLM/DUO .ckpt file)"
+    missing_hint = "train it (README: python -m protein_didi.train_teacher --domain text, then distill --domain text)"
+    choices = "teacher, student, a model folder or a .ckpt file"
+    file_suffixes = (".ckpt",)
+
+    def describe(self, model: DiT) -> dict[str, Any]:
+        return {"architecture": model.config.to_dict(), "mask_id": model.mask_id}
+
+    def weights(self, model: DiT) -> dict[str, torch.Tensor]:
+        return model.weights()
+
+    def load_weights(self, model: DiT, state: dict[str, torch.Tensor]) -> None:
+        model.load_weights(state)
+
+    def builder(self, path: Path, cfg: dict) -> Callable[[], DiT]:
+        config, mask_id = DiTConfig(**cfg["architecture"]), cfg.get("mask_id")
+        return lambda: DiT(config, mask_id)
+
+    def derived(self, key: str) -> bool:
+        return key.endswith("inv_freq")  # rotary frequencies, recomputed by the model
+
+    def loaded(
+        self, model: DiT, schedule: NoiseSchedule, name: str, info: dict, role: str, path: Path, cfg: dict
+    ) -> LoadedModel:
+        tok = load_tokenizer_file(path, cfg.get("tokenizer"))
+        if tok.vocab_size != model.vocab_size:
+            raise CheckpointError(f"{path}/{TOKENIZER_FILE} has {tok.vocab_size} tokens, the model {model.vocab_size}")
+        return LoadedModel(model, schedule, name, info, role, tokenizer=tok)
+
+    def read_foreign(
+        self, path: Path, cfg: dict | None, name: str, device: torch.device | str, tokenizer: str | None = None
+    ) -> LoadedModel:
+        return _load_mdlm(path, name, device, tokenizer, cfg)
+
+
+MODELS = TextModels()
 
 
 def save_model(
@@ -69,33 +118,13 @@ def save_model(
         raise ValueError(
             f"tokenizer ({tokenizer.vocab_size} tokens with [MASK]) does not match the model ({model.vocab_size})"
         )
-    out = Path(out_dir)
-
-    def cast(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-
-    save_tensors(out / "model.safetensors", cast(model.weights()))
-    for name, tensors in (extra_tensors or {}).items():
-        save_tensors(out / f"{name}.safetensors", cast({k: v for k, v in tensors.items() if "inv_freq" not in k}))
-    tokenizer.save(out)
-    save_json(
-        out / "config.json",
-        {
-            "format": FORMAT,
-            "role": role,
-            "architecture": model.config.to_dict(),
-            "mask_id": model.mask_id,
-            "schedule": {"name": schedule.name, "eps": schedule.eps},
-            "tokenizer": tokenizer.record(),
-            "extra": sorted(extra_tensors or {}),
-            "info": info or {},
-        },
-    )
-    return out
+    tokenizer.save(out_dir)
+    return MODELS.save(out_dir, model, schedule, role, info, extra_tensors, dtype, tokenizer=tokenizer.record())
 
 
 def resolve(name_or_path: str) -> Path:
-    return CHECKPOINT_DIR / EMBEDDED[name_or_path] if name_or_path in EMBEDDED else Path(name_or_path)
+    """The folder of an embedded name, else the path given."""
+    return MODELS.resolve(name_or_path)
 
 
 def load_model(
@@ -109,73 +138,7 @@ def load_model(
     Args:
         tokenizer: GPT-2 tokenizer folder or hub id for MDLM/DUO checkpoints that do not carry one.
     """
-    resolved = resolve_precision(precision, device)
-    loaded = _load(name_or_path, device, tokenizer)
-    convert_for_inference(loaded.model, loaded.discriminator, resolved)
-    loaded.precision = resolved
-    return loaded
-
-
-def _load(name_or_path: str, device: torch.device | str, tokenizer: str | None) -> LoadedModel:
-    path = resolve(name_or_path)
-    if path.is_file() and path.suffix == ".ckpt":
-        return _load_mdlm(path, name_or_path, device, tokenizer)
-    if path.is_dir() and (path / "config.json").is_file():
-        cfg = load_json(path / "config.json")
-        if cfg.get("format") == FORMAT:
-            return _load_ours(path, cfg, name_or_path, device)
-        return _load_mdlm(path, name_or_path, device, tokenizer, cfg)
-    if path.exists():
-        raise CheckpointError(f"{path} is not a text model (a folder with config.json, or an MDLM/DUO .ckpt file)")
-    if name_or_path in EMBEDDED:
-        raise ModelNotFoundError(
-            f"embedded text model '{name_or_path}' is missing from {path}; train it "
-            "(README: python -m protein_didi.train_teacher --domain text, then distill --domain text)"
-        )
-    raise ModelNotFoundError(f"no text model '{name_or_path}': give teacher, student, a model folder or a .ckpt file")
-
-
-def _dit_from(cfg: dict, path: Path, mask_id: int | None) -> DiT:
-    try:
-        return DiT(DiTConfig(**cfg), mask_id)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} has no valid DiT architecture ({err}); re-export the model") from None
-
-
-def _load_weights(model: DiT, state: dict[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_weights({k: v.float() for k, v in state.items()})
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path} does not match its architecture ({first[:200]})") from None
-
-
-def _load_ours(path: Path, cfg: dict, name: str, device: torch.device | str) -> LoadedModel:
-    if "architecture" not in cfg:
-        raise CheckpointError(f"{path}/config.json has no 'architecture'; re-export the model")
-    model = _dit_from(cfg["architecture"], path / "config.json", cfg.get("mask_id"))
-    _load_weights(model, load_tensors(path / "model.safetensors"), path / "model.safetensors")
-    tok = load_tokenizer_file(path, cfg.get("tokenizer"))
-    if tok.vocab_size != model.vocab_size:
-        raise CheckpointError(f"{path}/{TOKENIZER_FILE} has {tok.vocab_size} tokens, the model {model.vocab_size}")
-    loaded = LoadedModel(
-        model.to(device).eval(),
-        get_schedule(**cfg["schedule"]),
-        tok,
-        name,
-        cfg.get("info", {}),
-        cfg.get("role", "teacher"),
-    )
-    if "discriminator" in cfg.get("extra", []):
-        from protein_didi.core.discriminator import Discriminator
-
-        disc = Discriminator(DiT(model.config, model.mask_id))
-        state = {k: v.float() for k, v in load_tensors(path / "discriminator.safetensors").items()}
-        missing, unexpected = disc.load_state_dict(state, strict=False)
-        if unexpected or [k for k in missing if "inv_freq" not in k]:
-            raise CheckpointError(f"{path}/discriminator.safetensors does not match the model architecture")
-        loaded.discriminator = disc.to(device).eval()
-    return loaded
+    return MODELS.load(name_or_path, device, precision, tokenizer=tokenizer)
 
 
 def mdlm_state_dict(raw: dict[str, Any], use_ema: bool = True) -> dict[str, torch.Tensor]:
@@ -271,6 +234,6 @@ def _load_mdlm(
     if config.vocab_size != tok.vocab_size:
         raise CheckpointError(f"{path} has {config.vocab_size} tokens, GPT-2 + [MASK] has {tok.vocab_size}")
     model = DiT(config, tok.mask_id)
-    _load_weights(model, state, path)
+    load_state(model.load_weights, state, f"{path} does not match its architecture")
     info = {"source": str(path), "block_length": int(hints.get("model_length", 1024))}
-    return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), tok, name, info, "teacher")
+    return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, info, "teacher", tokenizer=tok)
