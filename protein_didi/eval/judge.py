@@ -1,5 +1,5 @@
-"""Old import path of the protein judge, now :mod:`protein_didi.protein.judge` (beside the text judge's mirror,
-``protein_didi/text/judge.py``, and below its trainer). Kept for existing callers as an alias, not a copy:
+"""Old import path of the protein judge, now :mod:`protein_didi.protein.judge` (beside the text judge, both built on
+:mod:`protein_didi.core.judge`, and below its trainer). Kept for existing callers as an alias, not a copy:
 importing it returns the new module, so patches and its loader cache are shared.
 """
 

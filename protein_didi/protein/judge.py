@@ -21,7 +21,7 @@ score *lower* than real proteins. Read the judge next to a complexity statistic
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from protein_didi.core import judge as core
 from protein_didi.core.causal_lm import CausalALiBiLM
-from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.core.checkpoint import CheckpointError, load_json
+from protein_didi.core.judge import judge_folder, read_judge, save_judge
 from protein_didi.core.precision import apply_precision, resolve_precision
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.pretrained import CHECKPOINT_DIR, ModelNotFoundError
@@ -43,20 +45,13 @@ TRAIN_HINT = (
 
 
 @dataclass(frozen=True)
-class JudgeConfig:
+class JudgeConfig(core.JudgeConfig):
     """Size of the causal transformer; the vocabulary is always ESM's 33 tokens."""
 
-    hidden_size: int = 128
-    num_layers: int = 3
-    num_heads: int = 4
-    intermediate_size: int = 512
     vocab_size: int = ALPHABET.size
 
 
-ARCHITECTURES: dict[str, JudgeConfig] = {
-    "small": JudgeConfig(),
-    "test": JudgeConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
-}
+ARCHITECTURES: dict[str, JudgeConfig] = {name: JudgeConfig(**size) for name, size in core.SIZES.items()}
 
 
 def target_support() -> torch.Tensor:
@@ -126,11 +121,7 @@ class Judge:
 
     def save(self, out_dir: str | Path) -> Path:
         """``config.json`` + half-precision ``model.safetensors``; half precision keeps the repo small."""
-        out = Path(out_dir)
-        weights = {k: v.half() for k, v in self.model.state_dict().items()}
-        save_tensors(out / "model.safetensors", weights)
-        save_json(out / "config.json", {"format": FORMAT, "architecture": asdict(self.model.config), "info": self.info})
-        return out
+        return save_judge(out_dir, self.model, FORMAT, self.info)
 
 
 def load_judge(name_or_path: str = "judge", device: torch.device | str = "cpu", precision: str = "fp32") -> Judge:
@@ -140,23 +131,13 @@ def load_judge(name_or_path: str = "judge", device: torch.device | str = "cpu", 
     checked before loading and applied once; see :mod:`protein_didi.core.precision`.
     """
     resolved = resolve_precision(precision, device)
-    path = CHECKPOINT_DIR / "judge" if name_or_path == "judge" else Path(name_or_path)
-    if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
-        path = path / "model"
+    path = judge_folder(name_or_path, CHECKPOINT_DIR / "judge")
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise ModelNotFoundError(f"no judge checkpoint at {path}; train one: {TRAIN_HINT}")
     cfg = load_json(path / "config.json")
     if cfg.get("format") != FORMAT:
         raise CheckpointError(f"{path}/config.json is not a judge checkpoint (format {cfg.get('format')!r})")
-    try:
-        model = CausalProteinLM(JudgeConfig(**cfg["architecture"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}/config.json has no valid 'architecture' ({err}); re-export the judge") from None
-    try:
-        model.load_state_dict({k: v.float() for k, v in load_tensors(path / "model.safetensors").items()})
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}/model.safetensors does not match its config.json ({first})") from None
+    model = read_judge(path, cfg, lambda arch: CausalProteinLM(JudgeConfig(**arch)))
     judge = Judge(apply_precision(model.to(device), resolved), cfg.get("info", {}))
     judge.precision = resolved
     return judge

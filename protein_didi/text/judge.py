@@ -20,7 +20,6 @@ text scores a *low* perplexity; read it next to the per-sample token entropy.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +27,8 @@ import numpy as np
 import torch
 
 from protein_didi.core.causal_lm import CausalALiBiLM
-from protein_didi.core.checkpoint import CheckpointError, load_json, load_tensors, save_json, save_tensors
+from protein_didi.core.checkpoint import load_json
+from protein_didi.core.judge import SIZES, JudgeConfig, judge_folder, read_judge, save_judge
 from protein_didi.text.pretrained import CHECKPOINT_DIR, ModelNotFoundError
 from protein_didi.text.tokenizer import TextTokenizer, load_tokenizer_file
 
@@ -40,21 +40,7 @@ TRAIN_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class JudgeConfig:
-    """Size of the causal transformer; ``vocab_size`` is the tokenizer's (no [MASK])."""
-
-    vocab_size: int
-    hidden_size: int = 128
-    num_layers: int = 3
-    num_heads: int = 4
-    intermediate_size: int = 512
-
-
-ARCHITECTURES: dict[str, dict[str, int]] = {
-    "small": dict(hidden_size=128, num_layers=3, num_heads=4, intermediate_size=512),
-    "test": dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
-}
+ARCHITECTURES: dict[str, dict[str, int]] = SIZES  # a JudgeConfig's vocab_size is the tokenizer's (no [MASK])
 
 
 class CausalTextLM(CausalALiBiLM):
@@ -118,19 +104,8 @@ class TextJudge:
 
     def save(self, out_dir: str | Path) -> Path:
         """``config.json`` + half-precision ``model.safetensors`` + ``tokenizer.json``."""
-        out = Path(out_dir)
-        save_tensors(out / "model.safetensors", {k: v.half() for k, v in self.model.state_dict().items()})
-        self.tokenizer.save(out)
-        save_json(
-            out / "config.json",
-            {
-                "format": FORMAT,
-                "architecture": asdict(self.model.config),
-                "tokenizer": self.tokenizer.record(),
-                "info": self.info,
-            },
-        )
-        return out
+        self.tokenizer.save(out_dir)
+        return save_judge(out_dir, self.model, FORMAT, self.info, tokenizer=self.tokenizer.record())
 
 
 class HFJudge:
@@ -171,21 +146,12 @@ def load_judge(name_or_path: str = "auto", device: torch.device | str = "cpu") -
             return HFJudge("gpt2-large", local_only=True, device=device)
         except ModelNotFoundError:
             name_or_path = "judge"
-    path = SHIPPED if name_or_path == "judge" else Path(name_or_path)
-    if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
-        path = path / "model"
+    path = judge_folder(name_or_path, SHIPPED)
     if (path / "config.json").is_file():
         cfg = load_json(path / "config.json")
         if cfg.get("format") != FORMAT:
             return HFJudge(str(path), local_only=True, device=device)
-        try:
-            model = CausalTextLM(JudgeConfig(**cfg["architecture"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{path}/config.json has no valid judge architecture ({err})") from None
-        try:
-            model.load_state_dict({k: v.float() for k, v in load_tensors(path / "model.safetensors").items()})
-        except RuntimeError as err:
-            raise CheckpointError(f"{path}/model.safetensors does not match its config ({str(err)[:120]})") from None
+        model = read_judge(path, cfg, lambda arch: CausalTextLM(JudgeConfig(**arch)))
         return TextJudge(model.to(device), load_tokenizer_file(path, cfg.get("tokenizer")), cfg.get("info", {}))
     if name_or_path == "judge" or path.exists() or str(name_or_path).startswith((".", "/")):
         raise ModelNotFoundError(f"no text judge checkpoint at {path}; train one: {TRAIN_HINT}")
