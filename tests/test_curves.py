@@ -108,7 +108,7 @@ def test_a_failing_plot_never_stops_training(tmp_path: Path, monkeypatch, capsys
         "protein_didi/text/train_teacher.py",
         "protein_didi/protein/train_judge.py",
         "protein_didi/text/train_judge.py",
-        "protein_didi/distill.py",  # DiDi-Instruct and IDLM
+        "protein_didi/protein/distill.py",  # DiDi-Instruct and IDLM
         "protein_didi/text/distill.py",
     ],
 )

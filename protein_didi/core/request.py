@@ -25,6 +25,7 @@ import torch
 from protein_didi.core.confidence import ConfidenceConfig, confidence_sample
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.discriminator import Discriminator
+from protein_didi.core.pretrained import LoadedModel
 from protein_didi.core.rgas import RGASConfig, rgas_sample
 from protein_didi.core.sampler import SamplerConfig, StepCallback, ancestral_sample
 from protein_didi.core.schedule import NoiseSchedule
@@ -97,6 +98,16 @@ class SampleRequest:
     def replace(self, **changes: object) -> Self:
         """A copy with ``changes``, checked again (e.g. one request per parent from a template request)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def fitted(self, loaded: LoadedModel) -> Self:
+        """This request for ``loaded``: unset sampler settings filled from it, RGAS only with its discriminator.
+
+        Domains extend it with their own checks against the model (e.g. its positional limit).
+        """
+        request = self.for_model(loaded.info, loaded.role)
+        if request.sampler == "rgas":
+            loaded.require_discriminator()  # one line if there is none (or loads a head-only one), before progress
+        return request
 
     @property
     def resolved(self) -> bool:

@@ -122,10 +122,8 @@ class ProteinRequest(SampleRequest):
         return int(self.length)
 
     def fitted(self, loaded: LoadedModel) -> Self:
-        """This request for ``loaded``: unset sampler settings filled from the model, checked against it."""
-        request = self.for_model(loaded.info, loaded.role)
-        if request.sampler == "rgas":
-            loaded.require_discriminator()  # one line if there is none, before any progress
+        """As :meth:`SampleRequest.fitted`, and every design checked against the model's positional limit."""
+        request = super().fitted(loaded)
         limit = position_limit(loaded)
         if self.plan is not None:
             self.plan.check_fits(limit)

@@ -20,9 +20,7 @@ def generate_tokens(
     loaded: LoadedModel, request: TextRequest, progress: ProgressCallback | None = None
 ) -> torch.Tensor:
     """(num, length) token ids ``<bos> text <eos>``; unset sampler settings are the model's."""
-    request = request.for_model(loaded.info, loaded.role)
-    if request.sampler == "rgas" and loaded.discriminator is None:
-        raise ValueError(f"RGAS needs a discriminator; model '{loaded.name}' has none (use a distilled student)")
+    request = request.fitted(loaded)
     length = loaded.block_length if request.length is None else request.length
     device = next(loaded.model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(request.seed)
