@@ -25,9 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from _common import RESULTS, write_results
 
+from protein_didi.report.text import reference_set, sample_model, score_set
 from protein_didi.text.judge import load_judge
 from protein_didi.text.pretrained import load_model
-from protein_didi.text.report import reference_set, sample_model, score_set
 
 TEACHER_KEYS = ("arch", "parameters", "trained_steps", "valid_nelbo_nats_per_token", "valid_unigram_nats_per_token")
 STUDENT_KEYS = ("method", "distill_steps", "student_nfe", "teacher_nfe", "batch_size", "lr_student", "ema")

@@ -11,7 +11,7 @@ from protein_didi import distill, report, sample, train_judge, train_teacher
 # command → (protein body, text body, an option only the protein body has, one only the text body has)
 BODIES = {
     "distill": ("protein_didi.protein.distill", "protein_didi.text.distill", "--teacher-samples", "--tokenizer"),
-    "report": ("protein_didi.report.protein", "protein_didi.text.report", "--fasta", "--samples"),
+    "report": ("protein_didi.report.protein", "protein_didi.report.text", "--fasta", "--samples"),
     "sample": ("protein_didi.protein.sample", "protein_didi.text.sample", "--redesign", "--tokenizer"),
     "train_judge": ("protein_didi.protein.train_judge", "protein_didi.text.train_judge", "--max-residues", "--context"),
     "train_teacher": (

@@ -12,13 +12,13 @@ from test_text_data import build_tiny_corpus
 
 from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.distill import main as distill_main
+from protein_didi.report.text import main as report_main
 from protein_didi.sample import main as sample_main
 from protein_didi.text.evaluate import mean_token_entropy, token_entropy
 from protein_didi.text.generate import TextRequest, decode_blocks, generate_tokens
 from protein_didi.text.judge import load_judge, perplexity
 from protein_didi.text.pretrained import CHECKPOINT_DIR, load_model
 from protein_didi.text.prompts import TextPrompts
-from protein_didi.text.report import main as report_main
 from protein_didi.text.train_judge import main as judge_main
 from protein_didi.text.train_teacher import TeacherTask
 from protein_didi.text.train_teacher import main as teacher_main

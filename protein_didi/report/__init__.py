@@ -1,4 +1,4 @@
-"""Evaluate sets of generated proteins: ``python -m protein_didi.report --fasta samples.fasta --out report/``.
+"""Evaluate generated sets: ``python -m protein_didi.report --fasta samples.fasta --out report/`` (``--domain text``).
 
 Where things are (one concept per module):
 
@@ -9,9 +9,13 @@ Where things are (one concept per module):
 * :mod:`.evaluate`  runs the families: per-sequence frame, summary rows, notes, reasons for blanks
 * :mod:`.figures`   shared plotting helpers; :mod:`.render` the HTML page and CSV files
 * :mod:`.sweep`     ``--sweep`` generation; :mod:`.fanout` fold fan-out steps (devices, shards, merge)
-* :mod:`.protein`   the protein report's arguments, checks and the order of the steps
-* :mod:`.cli`       ``python -m protein_didi.report [--domain text]``: hands over to :mod:`.protein` or
-  :mod:`protein_didi.text.report`
+* :mod:`.protein`   the protein report's command body: arguments, checks and the order of the steps
+* :mod:`.text`      the text report's command body (judge perplexity, token entropy)
+* :mod:`.cli`       ``python -m protein_didi.report [--domain text]``: hands over to :mod:`.protein` or :mod:`.text`
+
+Both report bodies live here rather than in ``protein/`` and ``text/``: the protein one builds on ``eval`` and
+``fold``, which sit above the domain packages, and the text one sits beside it so each domain's report is
+found under its domain's name in one place.
 
 Run ``python -m protein_didi.report --help`` for the options, ``--domain text --help`` for the text report's.
 """

@@ -1,7 +1,7 @@
 """``python -m protein_didi.report [--domain text]``: hand the arguments to the domain's report.
 
 Proteins (the default) are reported by :mod:`protein_didi.report.protein`, ``--domain text`` by
-:mod:`protein_didi.text.report` (``--help`` after the domain lists its options).
+:mod:`protein_didi.report.text` (``--help`` after the domain lists its options).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
     if domain == "text":
         if folder is not None:
             raise TypeError("folder= is for the protein report; the text report folds nothing")
-        from protein_didi.text import report as text_report
+        from protein_didi.report import text as text_report
 
         return text_report.main(rest)
     return protein_report.main(rest, folder)

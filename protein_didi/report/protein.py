@@ -1,11 +1,11 @@
 """The protein report's command body: arguments, checks, then sets → evaluation → report files.
 
 ``python -m protein_didi.report`` (:mod:`protein_didi.report.cli`) hands its arguments here, or with
-``--domain text`` to :mod:`protein_didi.text.report`; both bodies have the same shape (``build_parser``,
-``check_arguments`` where there is something to check, ``main``). Text's body sits in its domain package; this
-one cannot: it builds on :mod:`protein_didi.eval` (scores) and :mod:`protein_didi.fold` (ESMFold, IgFold),
-which sit above the domain packages in the import graph (``tests/test_import_graph.py``), so it lives with the
-rest of the report it runs.
+``--domain text`` to :mod:`protein_didi.report.text`; both bodies have the same shape (``build_parser``,
+``check_arguments`` where there is something to check, ``main``). This body cannot sit in ``protein/`` with the
+other protein commands: it builds on :mod:`protein_didi.eval` (scores) and :mod:`protein_didi.fold` (ESMFold,
+IgFold), which sit above the domain packages in the import graph (``tests/test_import_graph.py``), so it lives
+with the rest of the report it runs, beside the text report.
 """
 
 from __future__ import annotations

@@ -11,5 +11,6 @@ Modules (the protein domain has the same names where the concept is shared):
     ``judge``          the independent autoregressive judge (generative perplexity)
     ``evaluate``       held-out NELBO, unigram baselines, per-sample token entropy
 Command bodies (``python -m protein_didi.<command> --domain text`` dispatches to them):
-    ``sample``, ``distill``, ``train_teacher``, ``train_judge``, ``report``; data: ``python -m data_prep.text``.
+    ``sample``, ``distill``, ``train_teacher``, ``train_judge``; the report's is :mod:`protein_didi.report.text`,
+    beside the protein report; data: ``python -m data_prep.text``.
 """
