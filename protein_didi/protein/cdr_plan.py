@@ -33,12 +33,15 @@ class RedesignPlan:
     lengths: tuple[tuple[int, int], ...]  # (lo, hi) residues each CDR may take
     numbering: AntibodyNumbering = field(compare=False)  # the parent's (regions and chain, for display)
 
+    def design_length(self, cdr_lengths: Sequence[int]) -> int:
+        """Residues of a design whose redesigned CDRs have ``cdr_lengths``."""
+        changes = zip(self.spans, cdr_lengths, strict=True)
+        return len(self.parent) + sum(n - (end - start) for (start, end), n in changes)
+
     @property
     def longest(self) -> int:
         """Residues of the longest possible design."""
-        return len(self.parent) + sum(
-            hi - (end - start) for (start, end), (_, hi) in zip(self.spans, self.lengths, strict=True)
-        )
+        return self.design_length([hi for _, hi in self.lengths])
 
     def check_fits(self, max_residues: int) -> None:
         """One-line error when a design could exceed the model's positions."""

@@ -54,8 +54,7 @@ def _draw(
     device = next(loaded.model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(request.seed)
     order = sorted(range(request.num), key=lambda i: sum(cdr_lengths[i]))  # equal total lengths share a batch
-    sizes = [len(plan.parent) + sum(cdr_lengths[i]) - sum(e - s for s, e in plan.spans) for i in order]
-    batches = plan_batches(sizes, request.batch_size, request.max_tokens)
+    batches = plan_batches([plan.design_length(cdr_lengths[i]) for i in order], request.batch_size, request.max_tokens)
     designs: list[str] = [""] * request.num
     total, done = request.nfe * len(batches), 0
     for start, stop in batches:
