@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_results
 
 from protein_didi.cli import int_list
+from protein_didi.core.request import plain_sampling
 from protein_didi.eval.antibody import antibody_metrics, bootstrap_mean, load_natural_antibodies
 from protein_didi.eval.iglm_judge import load_iglm
 from protein_didi.protein.alphabet import ALPHABET
@@ -62,7 +63,7 @@ def seconds_per_step(loaded: LoadedModel, length: int, sampler: str = "ancestral
     the discriminator's forward and backward), so a set's seconds per sequence is NFE × this; measured in one
     pass at the end so every model is timed under the same load.
     """
-    warm = ProteinRequest(num=4, length=length, nfe=2, sampler=sampler, temperature=1.0, top_p=1.0, batch_size=4)
+    warm = ProteinRequest(num=4, length=length, nfe=2, batch_size=4, **plain_sampling(sampler))
     generate(loaded, warm)
     t0 = time.perf_counter()
     generate(loaded, warm.replace(num=batch, nfe=8, batch_size=batch))
@@ -130,9 +131,7 @@ def redesign_rows(
             t0, seqs = time.perf_counter(), []
             for length, count in sorted(span_lengths.items()):
                 matched = replace(plan, lengths=((length, length),))
-                request = ProteinRequest(
-                    plan=matched, num=count, nfe=nfe, seed=0, sampler="ancestral", temperature=1.0, top_p=1.0
-                )
+                request = ProteinRequest(plan=matched, num=count, nfe=nfe, seed=0, **plain_sampling())
                 seqs += [s for _, s in redesign(loaded, request)]
             outputs[f"{name}@{nfe}"] = (seqs, (time.perf_counter() - t0) / len(seqs))
         for method, (seqs, per) in outputs.items():
@@ -238,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}@{nfe}",
             lambda m=m, nfe=nfe, sampler=sampler: generate(
                 m,
-                ProteinRequest(num=args.num, length=args.length, nfe=nfe, sampler=sampler, temperature=1.0, top_p=1.0),
+                ProteinRequest(num=args.num, length=args.length, nfe=nfe, **plain_sampling(sampler)),
             ),
         )
         for name, m, nfe, sampler in tqdm(cells, desc="generate")

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from _common import RESULTS, write_results
 
+from protein_didi.core.request import plain_sampling
 from protein_didi.eval.diversity import diversity
 from protein_didi.eval.judge import judge_nll
 from protein_didi.eval.stats import (
@@ -115,7 +116,7 @@ def main() -> int:
                 if key not in cache:
                     start = time.perf_counter()
                     request = ProteinRequest(
-                        num=args.num, length=length, nfe=nfe, sampler=sampler, temperature=1.0, top_p=1.0,
+                        num=args.num, length=length, nfe=nfe, **plain_sampling(sampler),
                         seed=args.seed,
                     )  # fmt: skip
                     seqs = generate(loaded, request)

@@ -41,6 +41,7 @@ import torch
 from _common import RESULTS, write_results  # bench/ is on sys.path when a script here runs
 
 from protein_didi.core.precision import apply_precision, native_bf16
+from protein_didi.core.request import plain_sampling
 from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.eval.judge import load_judge
@@ -214,9 +215,7 @@ def precision_quality(num: int = 160, length: int = 100, nfe: int = 8) -> list[d
         start = time.perf_counter()
         seqs = generate(
             loaded,
-            ProteinRequest(
-                num=num, length=length, nfe=nfe, sampler="ancestral", temperature=1.0, top_p=1.0, batch_size=32
-            ),
+            ProteinRequest(num=num, length=length, nfe=nfe, batch_size=32, **plain_sampling()),
         )
         wall = time.perf_counter() - start
         nll = judge.nll(seqs)

@@ -36,6 +36,12 @@ SAMPLING_KEYS = ("nfe", "sampler", "temperature", "top_p", "order_temperature")
 STUDENT_NFE = 8
 
 
+def plain_sampling(sampler: str = "ancestral") -> dict:
+    """Value temperature 1, no nucleus cut, greedy order τ = 0: every model's default without stored settings, and
+    what a benchmark fixes when it measures steps rather than a model's chosen settings."""
+    return {"sampler": sampler, "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0}
+
+
 @dataclass(frozen=True, kw_only=True)
 class SampleRequest:
     """What to sample, independent of the domain; invalid values raise a one-line ``ValueError`` when made."""
@@ -78,7 +84,7 @@ class SampleRequest:
     def recommended(cls, info: Mapping, role: str) -> dict:
         """The sampler settings a model is used with when the request leaves them unset (the one default rule)."""
         nfe = STUDENT_NFE if role.startswith("student") else cls.teacher_nfe
-        settings = {"nfe": nfe, "sampler": "ancestral", "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0}
+        settings = {"nfe": nfe, **plain_sampling()}
         stored = info.get("sampling", {})
         unknown = set(stored) - set(SAMPLING_KEYS) - {"chosen_on"}
         if unknown:

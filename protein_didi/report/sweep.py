@@ -15,6 +15,7 @@ from protein_didi.protein.fasta import write_fasta
 def run_sweep(args: argparse.Namespace) -> list[tuple[Path, str]]:
     """Generate ``<model>-<nfe>-L<length>.fasta`` for the grid; files already there are reused (resume)."""
     from protein_didi.core.device import resolve_device
+    from protein_didi.core.request import plain_sampling
     from protein_didi.protein.generate import generate, sequence_records
     from protein_didi.protein.pretrained import load_model
     from protein_didi.protein.request import ProteinRequest
@@ -32,7 +33,7 @@ def run_sweep(args: argparse.Namespace) -> list[tuple[Path, str]]:
                 loaded[model] = load_model(model, device, getattr(args, "precision", "fp32"))
             # plain ancestral sampling at T = 1, whatever sampling settings the model ships: the grid measures NFE
             request = ProteinRequest(
-                num=args.num, length=length, nfe=nfe, sampler="ancestral", temperature=1.0, top_p=1.0,
+                num=args.num, length=length, nfe=nfe, **plain_sampling(),
                 seed=args.seed, batch_size=args.batch_size,
             )  # fmt: skip
             seqs = generate(loaded[model], request)
