@@ -21,6 +21,7 @@ from protein_didi.core import distributed
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.device import resolve_device
 from protein_didi.core.didi import DidiConfig, DidiTrainer
+from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distill_base import DistillConfig, DistillTrainer, Exporter
 from protein_didi.core.distill_common import PromptSource
 from protein_didi.core.idlm import IdlmConfig, IdlmTrainer
@@ -154,6 +155,12 @@ def distill_run(
     desc = f"distill {args.method}"
     run_training(trainer, args.out, args.steps, args.resume, args.checkpoint_every, desc=desc, ctx=ctx)
     return trainer.summary
+
+
+def shipped_tensors(aux: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]] | None:
+    """What an exported student carries beside its weights: DiDi-Instruct's discriminator, which RGAS needs at
+    sampling time; IDLM's fake model is only a training device and stays behind."""
+    return {"discriminator": aux.state_dict()} if isinstance(aux, Discriminator) else None
 
 
 def succeed(ctx: distributed.Context, message: str) -> int:

@@ -26,7 +26,6 @@ import torch
 
 from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distributed import DistributedError
 from protein_didi.core.loop import TrainingDiverged
 from protein_didi.core.train_cli import (
@@ -35,6 +34,7 @@ from protein_didi.core.train_cli import (
     distill_parser,
     distill_run,
     fail,
+    shipped_tensors,
     start_parallel_run,
     succeed,
 )
@@ -109,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
             keep = {k: v for k, v in teacher.info.items() if k.startswith("train_") or k == "max_residues"}
             info = {**keep, **data_info, **info, "teacher": teacher.name, "lengths": args.lengths}
-            # RGAS needs the discriminator at sampling time; IDLM's fake model is only a training device
-            extra = {"discriminator": aux.state_dict()} if isinstance(aux, Discriminator) else None
+            extra = shipped_tensors(aux)
             save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
             save_json(out / "distill_config.json", info)
 

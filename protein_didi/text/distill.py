@@ -21,7 +21,6 @@ import torch
 
 from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.distributed import DistributedError
 from protein_didi.core.loop import TrainingDiverged
 from protein_didi.core.train_cli import (
@@ -30,6 +29,7 @@ from protein_didi.core.train_cli import (
     distill_parser,
     distill_run,
     fail,
+    shipped_tensors,
     start_parallel_run,
     succeed,
 )
@@ -80,11 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                 "lengths": lengths,
                 "distill_steps": args.steps,
             }
-            # RGAS needs the discriminator at sampling time; IDLM's fake model is only a training device
-            extra = {"discriminator": aux.state_dict()} if isinstance(aux, Discriminator) else None
             save_model(
-                out / "model", student, teacher.schedule, teacher.tokenizer, f"student-{args.method}", info, extra
-            )
+                out / "model", student, teacher.schedule, teacher.tokenizer, f"student-{args.method}", info,
+                shipped_tensors(aux),
+            )  # fmt: skip
             save_json(out / "distill_config.json", info)
 
         summary = distill_run(
