@@ -13,9 +13,9 @@ import torch
 
 from protein_didi.core.request import SAMPLERS, ProgressCallback, draw, steps_reporter
 from protein_didi.core.sampler import StepCallback
-from protein_didi.protein.alphabet import ALPHABET, MAX_RESIDUES, InvalidSequenceError
+from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.pretrained import LoadedModel
-from protein_didi.protein.request import Length, Motif, ProteinRequest
+from protein_didi.protein.request import Length, Motif, ProteinRequest, trained_max_residues
 
 __all__ = ["SAMPLERS", "Motif", "ProteinRequest", "draw_lengths", "generate", "plan_batches", "sequence_records"]
 
@@ -27,7 +27,7 @@ def draw_lengths(num: int, length: Length, rng: np.random.Generator, info: dict)
         return [int(x) for x in rng.integers(lo, hi + 1, num)]
     if length == "auto":
         hist = np.asarray(info.get("train_length_histogram", []), dtype=np.float64)
-        cap = int(info.get("max_residues", MAX_RESIDUES))
+        cap = trained_max_residues(info)
         if hist.sum() == 0:
             raise ValueError("this model records no training length distribution; give --length N")
         hist = hist[: cap + 1] if hist.size > cap + 1 else hist

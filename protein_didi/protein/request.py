@@ -64,6 +64,14 @@ class Motif:
             fixed[:, pos] = True
 
 
+def trained_max_residues(info: dict) -> int:
+    """The longest protein a model was trained on (its crop length; ESM's limit when it does not say).
+
+    ``"auto"`` lengths are drawn up to it; a model may still place more (:func:`position_limit`).
+    """
+    return int(info.get("max_residues", MAX_RESIDUES))
+
+
 def position_limit(loaded: LoadedModel) -> int:
     """Most residues ``loaded`` can place: its own positional limit (BERT-style models), else ESM's 1022."""
     return int(getattr(loaded.model, "max_residues", MAX_RESIDUES))
@@ -118,7 +126,7 @@ class ProteinRequest(SampleRequest):
         if isinstance(self.length, tuple):
             return self.length[1]
         if self.length == "auto":
-            return int(info.get("max_residues", MAX_RESIDUES))
+            return trained_max_residues(info)
         return int(self.length)
 
     def fitted(self, loaded: LoadedModel) -> Self:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = sampling_request(args)
         loaded = load_model(args.model, resolve_device(args.device), args.tokenizer, args.precision)
-        nfe = request.for_model(loaded.info, loaded.role).nfe
+        nfe = request.fitted(loaded).nfe
         bar.desc = f"{args.model} @ {nfe} NFE"
         tokens = generate_tokens(loaded, request, bar)
     except (CheckpointError, TokenizerError, ValueError) as err:
