@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from protein_didi.core.wheel_files import CACHE_ENV
 from protein_didi.protein import antiberty_weights as aw
 from protein_didi.protein.pretrained import ModelNotFoundError, load_model, packaged_folder
 
@@ -18,7 +19,7 @@ def no_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "antiberty" else real(name, *a))
     monkeypatch.delenv(aw.ENV_VAR, raising=False)
-    monkeypatch.setenv(aw.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     return tmp_path
 
 
@@ -60,7 +61,7 @@ def test_model_antiberty_loads_from_the_project_cache(monkeypatch: pytest.Monkey
         real = aw.resolve_antiberty_weights()
     except aw.AntibertyWeightsMissing as err:
         pytest.skip(str(err))
-    monkeypatch.setenv(aw.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     cached = aw.cache_dir() / aw.MODEL_DIR
     cached.mkdir(parents=True)
     for name in ("config.json", "pytorch_model.bin"):

@@ -188,7 +188,7 @@ def show_structure(structure: dict[str, Any]) -> None:
 
 def app_fold_cache() -> Path:
     """The app's own fold cache (``$PROTEIN_DIDI_CACHE/app_folds.sqlite``): an antibody folds once per machine."""
-    from protein_didi.protein.antiberty_weights import cache_root
+    from protein_didi.core.wheel_files import cache_root
 
     return cache_root() / "app_folds.sqlite"
 

@@ -22,18 +22,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from protein_didi.core.checkpoint import file_sha256
+from protein_didi.core.wheel_files import WheelFilesMissing, cache_root, fetch_wheel
+from protein_didi.core.wheel_files import extract_wheel as extract_wheel_files
 
 ENV_VAR = "ANTIBERTY_WEIGHTS_DIR"
-CACHE_ENV = "PROTEIN_DIDI_CACHE"
 WHEEL = "antiberty==0.1.3"
 MODEL_DIR = "AntiBERTy_md_smooth"
 VOCAB = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"ACDEFGHIKLMNPQRSTVWY")
@@ -58,11 +54,6 @@ class AntibertyWeights:
     folder: Path
     vocab_file: Path
     source: str
-
-
-def cache_root() -> Path:
-    """``$PROTEIN_DIDI_CACHE`` or ``~/.cache/protein_didi``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "protein_didi").expanduser()
 
 
 def cache_dir() -> Path:
@@ -118,24 +109,10 @@ def resolve_antiberty_weights() -> AntibertyWeights:
 
 def extract_wheel(wheel: Path, dest: Path) -> Path:
     """Copy ``antiberty/trained_models/`` out of a 0.1.3 wheel into ``dest`` (atomically), checking checksums."""
-    prefix = "antiberty/trained_models/"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        staged = Path(tmp) / "trained_models"
-        with zipfile.ZipFile(wheel) as zf:
-            for name in zf.namelist():
-                if name.startswith(prefix) and not name.endswith("/"):
-                    target = staged / name[len(prefix) :]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(name) as src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out)
-        for rel, digest in SHA256.items():
-            if not (staged / rel).is_file() or file_sha256(staged / rel) != digest:
-                raise AntibertyWeightsMissing(f"{wheel.name} has no intact {rel} (checksum mismatch); not {WHEEL}?")
-        if dest.exists():
-            shutil.rmtree(dest)
-        staged.rename(dest)
-    return dest
+    try:
+        return extract_wheel_files(wheel, "antiberty/trained_models/", dest, SHA256)
+    except WheelFilesMissing as err:
+        raise AntibertyWeightsMissing(str(err)) from None
 
 
 def fetch(dest: Path | None = None) -> Path:
@@ -143,14 +120,10 @@ def fetch(dest: Path | None = None) -> Path:
     dest = dest or cache_dir()
     if _is_weights_dir(dest / MODEL_DIR):
         return dest
-    with tempfile.TemporaryDirectory(prefix="antiberty-wheel-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", WHEEL, "-d", tmp]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob("antiberty-0.1.3-*.whl"))
-        if done.returncode != 0 or not wheels:
-            last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-            raise AntibertyWeightsMissing(f"pip download {WHEEL} failed ({last}); check PyPI access or set {ENV_VAR}")
-        return extract_wheel(wheels[0], dest)
+    try:
+        return fetch_wheel(WHEEL, "antiberty/trained_models/", dest, SHA256)
+    except WheelFilesMissing as err:
+        raise AntibertyWeightsMissing(f"{err}, or set {ENV_VAR}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
