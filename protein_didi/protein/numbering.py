@@ -247,3 +247,54 @@ def cdr_span(
             f"use {numbering.chain_class}1–{numbering.chain_class}3"
         )
     return numbering.regions[f"CDR{number}"]
+
+
+def _position(label: str) -> tuple[int, str]:
+    digits = label.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return int(digits), label[len(digits) :] or " "
+
+
+def numbering_record(numbering: AntibodyNumbering) -> dict:
+    """A JSON-able record of ``numbering`` without its sequence: what a stored reference keeps so that
+    reading it needs no ANARCI run (:func:`numbering_from_record` inverts it)."""
+    if not numbering.numbered:
+        return {"numbered": False}
+    return {
+        "numbered": True,
+        "chain_type": numbering.chain_type,
+        "species": numbering.species,
+        "v_gene": numbering.v_gene,
+        "v_identity": numbering.v_identity,
+        "j_gene": numbering.j_gene,
+        "j_identity": numbering.j_identity,
+        "labels": " ".join(label for label, _ in numbering.imgt),
+        "start": numbering.imgt[0][1] if numbering.imgt else 0,
+        "domain": list(numbering.domain or (0, 0)),
+        "bitscore": numbering.bitscore,
+        "n_domains": numbering.n_domains,
+    }
+
+
+def numbering_from_record(sequence: str, record: Mapping) -> AntibodyNumbering:
+    """The :class:`AntibodyNumbering` of ``sequence`` stored by :func:`numbering_record`."""
+    if not record.get("numbered"):
+        return AntibodyNumbering(sequence=sequence, numbered=False)
+    labels = record["labels"].split()
+    start = int(record["start"])
+    pairs = [(_position(label), start + k) for k, label in enumerate(labels)]
+    domain = (int(record["domain"][0]), int(record["domain"][1]))
+    return AntibodyNumbering(
+        sequence=sequence,
+        numbered=True,
+        chain_type=record["chain_type"],
+        species=record["species"],
+        v_gene=record["v_gene"],
+        v_identity=record["v_identity"],
+        j_gene=record["j_gene"],
+        j_identity=record["j_identity"],
+        imgt=tuple((label, i) for label, (_, i) in zip(labels, pairs, strict=True)),
+        domain=domain,
+        regions=_regions(pairs, domain[1]),
+        bitscore=record["bitscore"],
+        n_domains=int(record["n_domains"]),
+    )
