@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             data_info["teacher_samples"] = str(args.teacher_samples)
 
         def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
-            keep = {k: v for k, v in teacher.info.items() if k.startswith("train_") or k == "max_residues"}
+            keep = {
+                k: v for k, v in teacher.info.items() if k.startswith("train_") or k in ("max_residues", "antibody")
+            }
             info = {**keep, **data_info, **info, "teacher": teacher.name, "lengths": args.lengths}
             extra = shipped_tensors(aux)
             save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)

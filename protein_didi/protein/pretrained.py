@@ -50,10 +50,13 @@ EMBEDDED = {
 }
 HUB_IDS = {"dplm-150m": "airkingbd/dplm_150m", "dplm-650m": "airkingbd/dplm_650m"}
 PACKAGED = {"antiberty": "AntiBERTy_md_smooth"}  # name → folder under the package's trained_models/
+ANTIBODY_MODELS = frozenset({"antiberty"})
+"""Models of antibody chains: they, and every model distilled or tuned from them, get the antibody checks."""
 FORMAT = "protein_didi/1"
 FAMILIES = ("esm", "bert")
 
 __all__ = [
+    "ANTIBODY_MODELS",
     "CHECKPOINT_DIR",
     "EMBEDDED",
     "FAMILIES",
@@ -63,6 +66,7 @@ __all__ = [
     "LoadedModel",
     "ModelNotFoundError",
     "ProteinDenoiser",
+    "is_antibody_model",
     "load_model",
     "packaged_folder",
     "packaged_weights",
@@ -175,7 +179,14 @@ def _load_packaged(name: str, device: torch.device | str) -> LoadedModel:
     weights = packaged_weights(name)
     model = load_bert_folder(weights.folder, vocab_file=weights.vocab_file)
     info = {"source": f"{name}: {weights.source}", "max_residues": model.max_residues}
+    info["antibody"] = name in ANTIBODY_MODELS
     return LoadedModel(model.to(device).eval(), get_schedule("loglinear"), name, info)
+
+
+def is_antibody_model(info: dict) -> bool:
+    """Whether a model makes antibody chains: AntiBERTy itself, a model whose info says so (students and tuned
+    teachers inherit the flag), or one distilled from a named antibody model (students saved before the flag)."""
+    return bool(info.get("antibody")) or info.get("teacher") in ANTIBODY_MODELS
 
 
 def _load_hub(name: str, device: torch.device | str) -> LoadedModel:

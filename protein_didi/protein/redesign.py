@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from protein_didi.core.request import ProgressCallback, steps_reporter
+from protein_didi.core.resample import resample_until
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.cdr_plan import (
     MAX_CDR_LENGTH,
@@ -119,6 +120,7 @@ class FilteredDesigns:
     refused: dict[str, int]  # liability class → refused designs that carried it (a design may carry several)
     refused_designs: int
     classes: tuple[str, ...]
+    surplus: int = 0  # clean designs drawn beyond the number asked (a round overshoots), not kept
 
     def summary(self) -> str:
         """One line: kept of asked, drawn, refused by class, and a shortfall if any."""
@@ -127,6 +129,10 @@ class FilteredDesigns:
             f"{self.parent_id}: {len(self.records)} of {self.asked} designs free of {', '.join(self.classes)} in the "
             f"redesigned CDRs; {self.drawn} drawn, {self.refused_designs} refused and resampled ({by_class})"
         )
+        if self.surplus:
+            line += (
+                f", {self.surplus} clean extra{'s' if self.surplus > 1 else ''} beyond the {self.asked} asked not kept"
+            )
         if len(self.records) < self.asked:
             line += (
                 f"; stopped after {self.drawn} draws ({MAX_DRAWS_PER_DESIGN} per design): drop a class from "
@@ -152,35 +158,26 @@ def redesign_free_of(
     max_draws: int | None = None,
 ) -> FilteredDesigns:
     """``request.num`` designs with none of ``request.liabilities`` in the redesigned CDRs: refused designs
-    are resampled.
-
-    The first round is exactly :func:`redesign`'s unfiltered draw with the request's seed (so clean
-    designs are the ones an unfiltered run gives); later rounds draw, from seeds derived from it, as
-    many as the pass rate so far says are needed. Stops after ``max_draws`` (default
-    :data:`MAX_DRAWS_PER_DESIGN` per design) with fewer designs rather than loop forever; the summary says so.
+    are resampled (:func:`protein_didi.core.resample.resample_until`: the first round is exactly
+    :func:`redesign`'s unfiltered draw, so clean designs are the ones an unfiltered run gives). Stops after
+    ``max_draws`` (default :data:`MAX_DRAWS_PER_DESIGN` per design) with fewer designs rather than loop
+    forever; the summary says so.
     """
     request, plan = _fitted(loaded, request)
     classes, num = request.liabilities, request.num
     if not classes:
         raise ValueError(f"name the liability classes to refuse: {', '.join(LIABILITY_CLASSES)}")
+
+    def draw(size: int, seed: int) -> list[tuple[str, tuple[int, ...]]]:
+        return _draw(loaded, request.replace(num=size, seed=seed), progress)
+
+    def refuse(design: tuple[str, tuple[int, ...]]) -> set[str] | None:
+        return {x.kind for x in design_liabilities(plan, design[0], design[1], classes)} or None
+
     limit = max_draws if max_draws is not None else MAX_DRAWS_PER_DESIGN * num
-    kept: list[tuple[str, tuple[int, ...]]] = []
-    refused = dict.fromkeys(classes, 0)
-    drawn = refused_designs = 0
-    round_ = 0
-    while len(kept) < num and drawn < limit:
-        missing = num - len(kept)
-        rate = max(len(kept) / drawn, 0.125) if drawn else 1.0
-        size = min(limit - drawn, max(missing, int(np.ceil(missing / rate))))
-        seed = request.seed if round_ == 0 else int(np.random.SeedSequence([request.seed, round_]).generate_state(1)[0])
-        for seq, lens in _draw(loaded, request.replace(num=size, seed=seed), progress):
-            drawn += 1
-            found = design_liabilities(plan, seq, lens, classes)
-            if found:
-                refused_designs += 1
-                for k in {x.kind for x in found}:
-                    refused[k] += 1
-            elif len(kept) < num:
-                kept.append((seq, lens))
-        round_ += 1
-    return FilteredDesigns(plan.parent_id, _records(plan, kept), num, drawn, refused, refused_designs, classes)
+    result = resample_until(num, draw, refuse, request.seed, limit)
+    refused = {k: sum(k in kinds for _, kinds in result.refused) for k in classes}
+    return FilteredDesigns(
+        plan.parent_id, _records(plan, result.kept), num, result.drawn, refused, len(result.refused), classes,
+        result.surplus,
+    )  # fmt: skip

@@ -3,6 +3,10 @@
 ``--model`` is a registered name (teacher, student, student-idlm, dplm-150m) or
 a checkpoint folder. Output is deterministic for a given ``--seed``.
 
+Antibody models (``antibody-student``, ``antiberty``, …) return valid chains only: heavy/light chimeras and
+chains without a functional J are refused and resampled, and the account is printed (``--allow-invalid``
+turns this off; needs ANARCI: ``pip install -e .[antibody]``, Debian ``hmmer``).
+
 CDR redesign (antibody models, needs ``pip install -e .[antibody]``): number the parent with
 ANARCI, keep every residue outside the chosen CDRs and generate those::
 
@@ -26,7 +30,7 @@ from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate, sequence_records
-from protein_didi.protein.pretrained import load_model
+from protein_didi.protein.pretrained import is_antibody_model, load_model
 from protein_didi.protein.request import Motif, ProteinRequest
 
 
@@ -58,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--max-tokens", type=int, default=8192, help="cap on padded tokens per forward pass (default 8192)")
+    p.add_argument(
+        "--allow-invalid",
+        action="store_true",
+        help="antibody models: keep heavy/light chimeras and chains without a functional J (default: resample them)",
+    )
     add_device_args(p)
     p.add_argument("--out", type=Path, default=None, help="FASTA file to write (default: print to stdout)")
     ab = p.add_argument_group("CDR redesign (antibodies)")
@@ -124,8 +133,15 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
     fitted = request.fitted(loaded)
     bar.desc = f"{args.model} @ {fitted.nfe} NFE" + (f", {args.redesign}" if redesigns else "")
     if not redesigns:
-        seqs = generate(loaded, request, bar)
-        return sequence_records(seqs, f"{Path(str(args.model)).name}_nfe{fitted.nfe}_seed{args.seed}")
+        name = f"{Path(str(args.model)).name}_nfe{fitted.nfe}_seed{args.seed}"
+        if args.allow_invalid or not is_antibody_model(loaded.info):
+            return sequence_records(generate(loaded, request, bar), name)
+        from protein_didi.protein.valid_chains import generate_valid_chains
+
+        chains = generate_valid_chains(loaded, request, bar)
+        bar.close()
+        print(chains.summary(), file=sys.stderr)
+        return sequence_records(chains.sequences, name)
     for each in redesigns:
         each.fitted(loaded)  # every parent checked against the model before the first is sampled
 
