@@ -1,4 +1,8 @@
-"""Antibody set metrics: numbering rate, chains, germline identity, IgLM NLL, CDR3 lengths and diversity.
+"""Antibody set metrics: valid chains and chimeras, germline identity, IgLM NLL, CDR3 lengths and diversity.
+
+Every statistic of a set's quality or diversity is taken over its **valid** chains
+(:mod:`protein_didi.protein.chain_validity`: one coherent heavy or light chain, J region agreeing with
+the V call); chimeras and frame errors are counted as such and enter no average.
 
 Generic protein diversity (MMseqs2 clusters at 30 % identity) puts every heavy
 chain in one cluster, because antibody frameworks are conserved. Antibody sets
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from protein_didi.protein.chain_validity import check_chain
 from protein_didi.protein.numbering import (
     DEFAULT_SPECIES,
     AntibodyError,
@@ -95,7 +100,7 @@ def imgt_identity_matrix(numberings: Sequence[AntibodyNumbering]) -> np.ndarray:
 
 def mean_pairwise_identity(
     numberings: Sequence[AntibodyNumbering], max_sequences: int = 2000, seed: int = 0
-) -> dict[str, float]:
+) -> dict[str, float]:  # callers pass valid chains: a chimera's "light" FR4 would be aligned with real light chains
     """Mean IMGT-position identity over distinct pairs, within heavy chains (``H``), within light chains (``L``,
     kappa and lambda together) and over both pools' pairs (``all``); cross-chain pairs say nothing and are skipped.
 
@@ -160,7 +165,8 @@ def antibody_table(
     iglm: bool | str = "auto",
     species: Sequence[str] | None = DEFAULT_SPECIES,
 ) -> pd.DataFrame:
-    """One row per sequence: ANARCI's call, CDRs and their lengths, and IgLM NLL.
+    """One row per sequence: ANARCI's call, chain validity (``valid``, ``status`` valid/chimera/invalid and
+    the ``validity`` reason), CDRs and their lengths, and IgLM NLL.
 
     ``iglm``: True requires the iglm package, False skips it, ``"auto"`` scores
     when it is installed; without a score the ``iglm_nll`` column is absent, never filled in.
@@ -172,10 +178,14 @@ def antibody_table(
         raise AntibodyError(f"{len(numbering)} numberings given for {len(seqs)} sequences; pass one per sequence")
     rows: list[dict[str, Any]] = []
     for s, n in zip(seqs, numbering, strict=True):
+        check = check_chain(n)
         row: dict[str, Any] = {
             "sequence": s,
             "length": len(s),
             "numbered": n.numbered,
+            "valid": check.valid,
+            "status": check.status,
+            "validity": check.reason or "",
             "chain_type": n.chain_type,
             "species": n.species,
             "v_gene": n.v_gene,
@@ -218,47 +228,53 @@ def antibody_metrics(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-sequence table (:func:`antibody_table`) and a summary dict of the set.
 
-    Summary: ``n``, ``numbered_fraction``, ``chain_fraction`` (H/K/L over all
-    sequences), ``v_identity``/``j_identity``/``iglm_nll`` means with ``*_ci95``
-    (numbered sequences; ``iglm_nll_all`` over every sequence, unnumbered ones
-    scored as in :mod:`protein_didi.eval.iglm_judge`), CDR3 lengths per chain
-    class (``cdr3_length_H`` mean + CI, ``cdr3_length_hist_H``), ``cdrh3_unique_fraction``
-    and ``cdrl3_unique_fraction``, ``pairwise_identity`` (H, L, all), and given a
-    ``reference`` set, ``cdr3_length_distance_H``/``_L`` (W1 and TV against it). ``numbering``: the
-    sequences' numberings when the caller already has them (ANARCI is the slow part).
+    Summary: ``n``, ``valid_fraction`` (the headline), ``chimera_fraction``, ``numbered_fraction`` (ANARCI
+    alone, chimeras included), ``chain_fraction`` (H/K/L among valid chains over all sequences), and over
+    **valid chains only**: ``v_identity``/``j_identity``/``iglm_nll`` means with ``*_ci95``, CDR3 lengths per
+    chain class (``cdr3_length_H`` mean + CI, ``cdr3_length_hist_H``), ``cdrh3_unique_fraction`` and
+    ``cdrl3_unique_fraction``, ``pairwise_identity`` (H, L, all); ``iglm_nll_all`` is over every sequence
+    (unnumbered ones scored as in :mod:`protein_didi.eval.iglm_judge`). Given a ``reference`` set (sequences
+    or numberings; the real repertoire in reports), ``cdr3_length_distance_H``/``_L`` (W1 and TV against its
+    valid chains). ``numbering``: the sequences' numberings when the caller already has them (ANARCI is the
+    slow part).
     """
     seqs = [s.strip().upper() for s in sequences]
     nums = list(numbering) if numbering is not None else number_antibodies(seqs, species=species)
     table = antibody_table(seqs, numbering=nums, iglm=iglm)
-    numbered = table[table["numbered"]] if len(table) else table
+    valid = table[table["valid"]] if len(table) else table
     n = len(table)
+    nan = float("nan")
     summary: dict[str, Any] = {
         "n": n,
-        "numbered_fraction": float(table["numbered"].mean()) if n else float("nan"),
-        "chain_fraction": {c: float((table["chain_type"] == c).mean()) if n else float("nan") for c in "HKL"},
+        "valid_fraction": float(table["valid"].mean()) if n else nan,
+        "chimera_fraction": float((table["status"] == "chimera").mean()) if n else nan,
+        "numbered_fraction": float(table["numbered"].mean()) if n else nan,
+        "chain_fraction": {c: float((valid["chain_type"] == c).sum() / n) if n else nan for c in "HKL"},
     }
-    _with_ci(summary, "v_identity", numbered["v_identity"], n_boot, seed)
-    _with_ci(summary, "j_identity", numbered["j_identity"], n_boot, seed)
+    _with_ci(summary, "v_identity", valid["v_identity"], n_boot, seed)
+    _with_ci(summary, "j_identity", valid["j_identity"], n_boot, seed)
     if "iglm_nll" in table:
-        _with_ci(summary, "iglm_nll", numbered["iglm_nll"], n_boot, seed)
+        _with_ci(summary, "iglm_nll", valid["iglm_nll"], n_boot, seed)
         _with_ci(summary, "iglm_nll_all", table["iglm_nll"], n_boot, seed)
     else:
         summary["iglm_nll"] = None
         summary["iglm_note"] = "IgLM not scored (pip install -e .[iglm]; non-commercial licence)"
-    light = numbered["chain_type"].isin(["K", "L"]) if len(numbered) else pd.Series(dtype=bool)
-    by_class = {"H": numbered[numbered["chain_type"] == "H"], "L": numbered[light]}
+    light = valid["chain_type"].isin(["K", "L"]) if len(valid) else pd.Series(dtype=bool)
+    by_class = {"H": valid[valid["chain_type"] == "H"], "L": valid[light]}
     for cls, part in by_class.items():
         lengths = part["cdr3_length"].astype(int).tolist()
         _with_ci(summary, f"cdr3_length_{cls}", lengths, n_boot, seed)
         summary[f"cdr3_length_hist_{cls}"] = dict(sorted(pd.Series(lengths, dtype=int).value_counts().items()))
         cdr3 = part["cdr3"].tolist()
         summary[f"cdr{cls.lower()}3_unique_fraction"] = len(set(cdr3)) / len(cdr3) if cdr3 else float("nan")
-    summary["pairwise_identity"] = mean_pairwise_identity(nums, seed=seed)
+    summary["pairwise_identity"] = mean_pairwise_identity(
+        [n for n, ok in zip(nums, table["valid"], strict=True) if ok], seed=seed
+    )
     if reference is not None:
         ref = list(reference)
         ref_nums = ref if ref and isinstance(ref[0], AntibodyNumbering) else number_antibodies(ref, species=species)
         for cls, part in by_class.items():
-            ref_len = [len(r.cdr3) for r in ref_nums if r.numbered and r.chain_class == cls]
+            ref_len = [len(r.cdr3) for r in ref_nums if check_chain(r).valid and r.chain_class == cls]
             summary[f"cdr3_length_distance_{cls}"] = length_distribution_distance(
                 part["cdr3_length"].astype(int).tolist(), ref_len
             )

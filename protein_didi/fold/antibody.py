@@ -171,10 +171,10 @@ def shuffled(seq: str, seed: int = 0) -> str:
 
 
 def natural_reference(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` records of the shipped natural antibody set, spread evenly over it (deterministic)."""
-    from protein_didi.eval.antibody import load_natural_antibodies
+    """``n`` real human chains (VH, Vκ, Vλ) of the repertoire's shipped test split, drawn with ``seed``."""
+    from protein_didi.protein.repertoire import load_repertoire
 
-    records = load_natural_antibodies()
+    records = [(c.id, c.sequence) for c in load_repertoire("test")]
     if n >= len(records):
         return records
     rng = np.random.default_rng(seed)

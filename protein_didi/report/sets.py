@@ -16,7 +16,8 @@ LABEL_RE = re.compile(r"^(?P<model>.+?)-(?P<nfe>\d+)(?:-L(?P<length>\d+))?$")
 REFERENCE_KINDS = ("natural", "random")
 ANTIBODY_KIND = "natural antibody"
 RIVAL_KIND = "rival"
-NATURAL_ANTIBODY_CHAINS = {"heavy": ("H",), "light": ("K", "L")}
+REPERTOIRE_SPLIT = "test"
+"""Reports read against the repertoire's test split (benchmarks choose on validation, never on it)."""
 
 
 @dataclass
@@ -125,33 +126,21 @@ def distinct_reference_labels(generated: Sequence[SequenceSet], references: Sequ
     return notices
 
 
-def natural_antibody_chain(header: str) -> str | None:
-    """Chain type (``H``, ``K``, ``L``) written in a shipped natural-antibody header, or None."""
-    return next((f for f in header.split("|")[2:] if f in ("H", "K", "L")), None)
-
-
 def antibody_reference_sets(size: int, seed: int) -> list[SequenceSet]:
-    """Natural antibodies from the shipped set, one row per chain class, ``size`` sequences each (as the inputs).
-
-    Every mature chain and V gene of the class is kept (the only ones with real
-    CDR3s) and germline V+J joins, drawn with ``seed``, fill the row; the label
-    says so, since germline joins have short CDR3s and 100 % germline identity.
-    """
+    """Real human chains from the repertoire's test split (:mod:`protein_didi.protein.repertoire`): one row each
+    for VH, Vκ and Vλ, ``size`` chains each (as many as the largest input), drawn with ``seed``."""
     import numpy as np
 
-    from protein_didi.eval.antibody import load_natural_antibodies
+    from protein_didi.protein.repertoire import CHAIN_NAMES, load_repertoire
 
-    records = load_natural_antibodies()
     rng = np.random.default_rng(seed)
     out = []
-    for name, chains in NATURAL_ANTIBODY_CHAINS.items():
-        pool = [r for r in records if natural_antibody_chain(r[0]) in chains]
-        mature = [r for r in pool if not r[0].startswith("germline_vj")][:size]
-        joins = [r for r in pool if r[0].startswith("germline_vj")]
-        picked = [joins[i] for i in sorted(rng.choice(len(joins), min(size - len(mature), len(joins)), replace=False))]
-        chosen = mature + picked
-        label = f"natural antibodies ({name}: {len(picked)} germline V+J, {len(mature)} UniProt)"
-        out.append(SequenceSet(label, ANTIBODY_KIND, chosen, target_lengths=[len(q) for _, q in chosen]))
+    for chain_type, name in CHAIN_NAMES.items():
+        pool = load_repertoire(REPERTOIRE_SPLIT, (chain_type,))
+        picked = [pool[i] for i in sorted(rng.choice(len(pool), min(size, len(pool)), replace=False))]
+        records = [(c.id, c.sequence) for c in picked]
+        label = f"real {name} (OAS, {REPERTOIRE_SPLIT} split)"
+        out.append(SequenceSet(label, ANTIBODY_KIND, records, target_lengths=[len(q) for _, q in records]))
     return out
 
 

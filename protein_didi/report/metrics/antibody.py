@@ -28,7 +28,7 @@ DETECT_FRACTION = 0.5
 INSTALL = "pip install -e .[antibody] and apt-get install hmmer"
 NO_IGLM_PACKAGE = "the iglm package is not installed (pip install -e .[iglm]; non-commercial licence)"
 NO_IGLM = f"IgLM NLL not computed: {NO_IGLM_PACKAGE}"
-SEQUENCE_KEYS = ("ab_numbered", "ab_chain", "ab_v_gene", "ab_v_identity", "ab_cdr3")
+SEQUENCE_KEYS = ("ab_numbered", "ab_valid", "ab_status", "ab_chain", "ab_v_gene", "ab_v_identity", "ab_cdr3")
 
 
 def anarci_missing() -> str | None:
@@ -90,11 +90,11 @@ def choose_antibody_sets(sets: list[SequenceSet], options: Options, notes: list[
 def antibody_references(
     sets: list[SequenceSet], antibody: set[str], options: Options, notes: list[str]
 ) -> tuple[list[SequenceSet], dict[str, float]]:
-    """Natural-antibody rows (heavy, light) as large as the largest antibody input, IgLM's row where installed,
-    and the natural antibodies' composition (the composition antibody sets are compared with)."""
-    from protein_didi.eval.antibody import load_natural_antibodies
+    """Real repertoire rows (VH, Vκ, Vλ) as large as the largest antibody input, IgLM's row where installed,
+    and the real chains' composition (the composition antibody sets are compared with)."""
     from protein_didi.eval.iglm_judge import iglm_available
     from protein_didi.eval.stats import composition
+    from protein_didi.protein.repertoire import load_repertoire
 
     size = max(len(s.records) for s in sets if s.label in antibody)
     extra = antibody_reference_sets(size, options.seed)
@@ -107,23 +107,30 @@ def antibody_references(
             notes.append(f"no IgLM rival row: {' '.join(str(err).split()) or type(err).__name__}")
     notices = distinct_reference_labels([s for s in sets if s.kind == "generated"], extra)
     notes.extend(notices)
-    return extra, composition(q for _, q in load_natural_antibodies())
+    return extra, composition(c.sequence for c in load_repertoire("test"))
 
 
 class AntibodyMetrics(MetricFamily):
     name = "antibody"
     table = "antibody"
     summary_columns = (
-        Column("ab_numbered_fraction", "numbered by ANARCI (%)", fmt_percent(0)),
-        Column("ab_heavy_fraction", "heavy chains (%)", fmt_percent(0)),
-        Column("ab_v_identity", "mean V-gene identity (%)", fmt_percent(1), title="numbered sequences only"),
-        Column("ab_iglm_nll", "IgLM NLL (nats/residue)", title="numbered sequences; lower = more antibody-like"),
-        Column("ab_cdrh3_unique", "unique CDR-H3 (%)", fmt_percent(0), title="distinct CDR-H3 strings / heavy chains"),
+        Column("ab_valid_fraction", "valid chains (%)", fmt_percent(0),
+               title="one coherent heavy or light chain: numbered, J agreeing with the V call, J motif, disulfide"),
+        Column("ab_chimera_fraction", "heavy/light chimeras (%)", fmt_percent(0),
+               title="V region of one chain class, J region of the other: not an antibody"),
+        Column("ab_heavy_fraction", "valid heavy chains (%)", fmt_percent(0)),
+        Column("ab_v_identity", "mean V-gene identity (%)", fmt_percent(1), title="valid chains only"),
+        Column("ab_iglm_nll", "IgLM NLL (nats/residue)", title="valid chains; lower = more antibody-like"),
+        Column("ab_cdrh3_unique", "unique CDR-H3 (%)", fmt_percent(0),
+               title="distinct CDR-H3 strings / valid heavy chains"),
+        Column("ab_cdrh3_w1", "CDR-H3 length W1 vs real VH",
+               title="Wasserstein-1 in residues between the set's CDR-H3 lengths and the real repertoire's (test "
+               "split); 0 = the same distribution"),
         Column("ab_pairwise_identity", "mean pairwise identity (%)", fmt_percent(1),
-               title="IMGT-aligned identity within heavy and within light chains; lower = more diverse"),
+               title="IMGT-aligned identity within valid heavy and within valid light chains; lower = more diverse"),
     )  # fmt: skip
     sequence_columns = (
-        Column("ab_numbered", "numbered (ANARCI)", _yes_no),
+        Column("ab_status", "chain check", str, title="valid, chimera (heavy/light) or invalid, with the reason"),
         Column("ab_chain", "chain type", str),
         Column("ab_v_gene", "V gene", str),
         Column("ab_v_identity", "V identity (%)", fmt_percent(0)),
@@ -131,12 +138,14 @@ class AntibodyMetrics(MetricFamily):
         Column("ab_iglm_nll", "IgLM NLL (nats/residue)"),
     )
     hint = (
-        "antibody metrics (sets detected as antibodies, or all with --antibody): IMGT numbering by ANARCI; "
-        "V identity = identity to the closest germline V gene; CDR-H3 uniqueness and pairwise identity measure "
-        "diversity where antibodies vary. natural antibody ref. = the shipped natural antibodies of one chain class "
-        "(germline V+J joins from ANARCI's germline set, no D gene, plus the few mature UniProt chains; the label "
-        "counts each), as many as the largest antibody input; rival (IgLM) = IgLM's own human heavy chains, shown "
-        "when the optional iglm package is installed."
+        "antibody metrics (sets detected as antibodies, or all with --antibody): IMGT numbering by ANARCI; a chain "
+        "is valid when it is one coherent heavy or light chain (its J region matches a germline J of the class ANARCI "
+        "calls its V region, J motif W/F-G-x-G, Cys 23 and 104, a real CDR3 length); heavy/light chimeras and frame "
+        "errors are counted and enter no average. V identity = identity to the closest germline V gene; CDR-H3 "
+        "uniqueness and pairwise identity measure diversity where antibodies vary. natural antibody ref. = real human "
+        "chains of the OAS repertoire (AbNatiV's held-out set, test split, CC BY-NC-SA), one row per chain type, as "
+        "many as the largest antibody input; rival (IgLM) = IgLM's own human heavy chains, shown when the optional "
+        "iglm package is installed."
     )
 
     def score(self, sc: Scoring) -> None:
@@ -147,6 +156,7 @@ class AntibodyMetrics(MetricFamily):
             return
         from protein_didi.eval.antibody import antibody_metrics
         from protein_didi.protein.numbering import AntibodyError, number_antibodies
+        from protein_didi.protein.repertoire import load_repertoire
 
         m = sc.metrics
         try:
@@ -154,11 +164,12 @@ class AntibodyMetrics(MetricFamily):
             numbering = dict(zip(rows, number_antibodies(m.loc[rows, "sequence"].tolist()), strict=True))
             for key in SEQUENCE_KEYS:
                 m[key] = pd.Series([None] * len(m), index=m.index, dtype=object)
+            real = [c.numbering for c in load_repertoire("test")]
             for s in chosen:
                 part = m.index[m["set"] == s.label]
                 nums = [numbering[i] for i in part]
                 table, summary = antibody_metrics(
-                    m.loc[part, "sequence"].tolist(), iglm=False, n_boot=200, numbering=nums
+                    m.loc[part, "sequence"].tolist(), reference=real, iglm=False, n_boot=200, numbering=nums
                 )
                 self._fill(m, part, table)
                 sc.results[self.name][s.label] = summary
@@ -172,7 +183,7 @@ class AntibodyMetrics(MetricFamily):
         sc.computed[self.name] = True
 
     def _score_iglm(self, sc: Scoring) -> None:
-        """IgLM NLL of the numbered sequences IgLM can take; a note when the optional package is absent."""
+        """IgLM NLL of the valid chains IgLM can take; a note when the optional package is absent."""
         from protein_didi.eval.iglm_judge import iglm_available, iglm_nll, load_iglm
 
         m = sc.metrics
@@ -180,7 +191,7 @@ class AntibodyMetrics(MetricFamily):
         if not iglm_available():
             sc.notes.append(NO_IGLM)
             return
-        numbered = m.index[m["ab_numbered"].eq(True)]
+        numbered = m.index[m["ab_valid"].eq(True)]
         try:
             limit = load_iglm().max_tokens - 3
             fits = [i for i in numbered if m.at[i, "length"] <= limit]
@@ -195,6 +206,11 @@ class AntibodyMetrics(MetricFamily):
     def _fill(m: pd.DataFrame, rows: pd.Index, table: pd.DataFrame) -> None:
         values = {
             "ab_numbered": table["numbered"].astype(bool).tolist(),
+            "ab_valid": table["valid"].astype(bool).tolist(),
+            "ab_status": [  # a chimera's reason already says so
+                {"valid": st, "chimera": why}.get(st, f"{st}: {why}")
+                for st, why in zip(table["status"], table["validity"], strict=True)
+            ],
             "ab_chain": table["chain_type"].tolist(),
             "ab_v_gene": table["v_gene"].tolist(),
             "ab_v_identity": table["v_identity"].tolist(),
@@ -208,10 +224,13 @@ class AntibodyMetrics(MetricFamily):
         summary = sc.results.get(self.name, {}).get(s.label)
         if summary is None:
             return {}
-        iglm = rows.loc[rows["ab_numbered"].eq(True), "ab_iglm_nll"].dropna()
+        iglm = rows.loc[rows["ab_valid"].eq(True), "ab_iglm_nll"].dropna()
         return {
+            "ab_valid_fraction": summary["valid_fraction"],
+            "ab_chimera_fraction": summary["chimera_fraction"],
             "ab_numbered_fraction": summary["numbered_fraction"],
             "ab_heavy_fraction": summary["chain_fraction"]["H"],
+            "ab_cdrh3_w1": summary["cdr3_length_distance_H"]["w1"],
             "ab_v_identity": summary["v_identity"],
             "ab_iglm_nll": float(iglm.mean()) if len(iglm) else np.nan,
             "ab_cdrh3_unique": summary["cdrh3_unique_fraction"],
@@ -220,7 +239,7 @@ class AntibodyMetrics(MetricFamily):
 
     def figures(self, ev: Any) -> list[tuple[str, str]]:
         """The antibody summary table, for the antibody sets only."""
-        if not ev.computed.get(self.name) or "ab_numbered_fraction" not in ev.summary:
+        if not ev.computed.get(self.name) or "ab_valid_fraction" not in ev.summary:
             return []
-        part = dataclasses.replace(ev, summary=ev.summary[ev.summary["ab_numbered_fraction"].notna()])
+        part = dataclasses.replace(ev, summary=ev.summary[ev.summary["ab_valid_fraction"].notna()])
         return [("Antibody metrics (ANARCI, IMGT)", summary_table(part, "antibody"))]

@@ -167,7 +167,9 @@ class AntibodyStructure(MetricFamily):
     hint = (
         "pRMSD = IgFold's predicted RMSD of each residue's backbone (Å, lower = more confident), averaged over the "
         "chain; natural antibodies score ≈ 0.3 Å, their shuffles > 2 Å. shuffled ref. = the natural-antibody rows' "
-        "chains with their residues shuffled (same length and composition)."
+        "chains with their residues shuffled (same length and composition). pRMSD is IgFold's confidence, not "
+        "correctness, and IgFold embeds every chain with AntiBERTy, the antibody teacher's own weights: it shares "
+        "the teacher's embeddings and is not an independent judge of designs distilled from it."
     )
 
     def score(self, sc: Scoring) -> None:
@@ -235,7 +237,7 @@ class AntibodyStructure(MetricFamily):
         if not by_set:  # no natural-antibody rows in this report: bring a sample of the shipped set
             sample = natural_reference(SHUFFLED_MAX)
             own = fold_antibodies([q for _, q in sample], [rid for rid, _ in sample], folder, progress=progress)
-            label = "natural antibodies (shipped sample)"
+            label = "real antibodies (OAS test split sample)"
             by_set[label] = [(rid, f) for (rid, _), f in zip(sample, own, strict=True) if f.reason is None]
             for rid, f in by_set[label]:
                 row = {"set": label, "kind": NATURAL_KIND, "id": rid, "chain": f.chain, "sequence": f.sequence}

@@ -42,8 +42,8 @@ class Regions(MetricFamily):
     hint = (
         "regions: CDR lengths by IMGT numbering; germline identity per region = same residue at the same IMGT position "
         "as the closest germline V gene (FR1–FR3, CDR1–2) or J gene (FR4), over positions either occupies. "
-        f"{CDR3_REASON}, so it has no identity column. Germline V+J joins in the natural rows are their own germlines "
-        "(≈ 100 %) and have short CDR3s (no D gene): for CDR3 length only their few UniProt chains are natural."
+        f"{CDR3_REASON}, so it has no identity column. The natural rows are real human OAS chains (test split): their "
+        "CDR lengths are the reference a design's should match."
     )
 
     def score(self, sc: Scoring) -> None:
