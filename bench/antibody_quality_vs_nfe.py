@@ -7,10 +7,11 @@ fraction, chain type, closest V germline identity, mean CDR-H3 length, CDR-H3
 uniqueness, mean pairwise identity over IMGT positions),
 IgLM's NLL per residue (chain tag from ANARCI; favours IgLM's own samples) and,
 on a subset, AntiBERTy's pseudo-log-likelihood (favours the teacher's family).
-Means carry 95 % bootstrap intervals. The natural rows are the shipped offline
-set: 2 mature V domains, 4 V genes and 519 germline V+J joins (real segments, no
-D gene, so their CDR-H3s are short: no CDR3-length reference). Then a CDR-H3 redesign table on real
-heavy chains: the student, the teacher and IgLM's own infilling, side by side.
+Means carry 95 % bootstrap intervals. The natural rows are real human chains (VH, Vκ, Vλ) of the
+repertoire's validation split (:mod:`protein_didi.protein.repertoire`). Then a CDR-H3 redesign table on real
+VH parents of the same split: the student, the teacher and IgLM's own infilling, side by side. This older
+benchmark charts steps, unconditioned and unprompted, and is not the held-out one: the README cites
+``bench/antibody_frontier.py``.
 
 Generated sets are cached in ``bench/results/antibody_quality_vs_nfe_samples/`` (with their
 wall time), so an interrupted run resumes; writes
@@ -36,7 +37,7 @@ from _common import RESULTS, write_results
 
 from protein_didi.cli import int_list
 from protein_didi.core.request import plain_sampling
-from protein_didi.eval.antibody import antibody_metrics, bootstrap_mean, load_natural_antibodies
+from protein_didi.eval.antibody import antibody_metrics, bootstrap_mean
 from protein_didi.eval.iglm_judge import load_iglm
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.fasta import read_fasta, write_fasta
@@ -44,6 +45,7 @@ from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.numbering import number_antibodies
 from protein_didi.protein.pretrained import LoadedModel, load_model
 from protein_didi.protein.redesign import plan_redesign, redesign
+from protein_didi.protein.repertoire import load_repertoire
 
 
 def cached(folder: Path, label: str, make: Any) -> list[str]:
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = RESULTS / f"{args.name}_samples"
     samples.mkdir(parents=True, exist_ok=True)
 
-    natural_records = load_natural_antibodies()
+    natural_records = [(c.id, c.sequence) for c in load_repertoire("validation", ("H", "K", "L"))][: args.num]
     natural = [s for _, s in natural_records]
     teacher = load_model(args.teacher, "cpu")
     students = {name: load_model(name, "cpu") for name in args.students.split(",") if name}
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [judge(f"{name}@{nfe}", "diffusion", sets[f"{name}@{nfe}"], nfe=nfe) for name, _, nfe, _ in cells]
     rows.append(judge("IgLM (heavy, human)", "iglm", sets["IgLM"], nfe=None))
-    rows.append(judge("natural (shipped set)", "natural", natural, nfe=None))
+    rows.append(judge("real VH/VL (OAS, validation split)", "natural", natural, nfe=None))
     if args.igfold > 0:
         from protein_didi.fold.antibody import mean_prmsd, prmsd_summary  # optional, non-commercial extra
 
@@ -280,11 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         elif r["kind"] == "iglm":
             r["seconds_per_seq"] = round(iglm_per_seq, 4)
 
-    heavy = [
-        (rid.split("|")[2] if rid.startswith("mature") else rid.split("|", 2)[2], s)
-        for rid, s in natural_records
-        if ("|H|" in rid and rid.startswith("mature")) or ("IGHV" in rid and rid.startswith("germline_vj|anarci:human"))
-    ][: args.redesign_parents]
+    heavy = [(c.id, c.sequence) for c in load_repertoire("validation", ("H",))][: args.redesign_parents]
     models = {name: (m, 8) for name, m in students.items()} | {args.teacher: (teacher, 64)}
     design_rows = redesign_rows(models, heavy, args.designs, (10, 14))
 

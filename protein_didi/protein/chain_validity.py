@@ -16,9 +16,10 @@ credited with "numbered" chains. A chain is **valid** when
 * the **disulfide** of the V fold is in place: Cys 23 and Cys 104;
 * its **CDR3 length** is one the real repertoire has (:data:`CDR3_RANGE`, IMGT 105–117).
 
-Calibration (``README``, ``bench/chain_validity.py``): real human OAS chains pass at ≈ 99 %, shuffled ones
-never. Chimeras are reported as their own class (:attr:`ChainCheck.chimera`); every other failure is a
-frame error with its reason.
+Calibration (``python -m data_prep.repertoire``'s ``manifest.json``): of 30,770 real human OAS chains (VH, VL and
+real pairs), 93 fail (0.3 %: 81 J motifs, 10 CDR3 lengths, 1 disulfide) and 2 are chimeras (0.007 %);
+shuffled chains never pass (tests). Chimeras are reported as their own class (:attr:`ChainCheck.chimera`);
+every other failure is a frame error with its reason.
 """
 
 from __future__ import annotations
