@@ -71,7 +71,10 @@ def test_unset_settings_come_from_the_model_and_set_ones_win():
 @pytest.mark.parametrize(("command", "request_type"), [(protein_sample, ProteinRequest), (text_sample, TextRequest)])
 def test_every_sampler_option_has_a_flag_that_reaches_the_request(command, request_type):
     """A new option added to the request (SAMPLING_KEYS) fails here until each command passes it on."""
-    given = {"nfe": 5, "sampler": "confidence", "temperature": 0.7, "top_p": 0.9, "order_temperature": 0.3}
+    given = {
+        "nfe": 5, "sampler": "confidence", "temperature": 0.7, "top_p": 0.9, "order_temperature": 0.3,
+        "corrector_steps": 2, "corrector_fraction": 0.3, "corrector_temperature": 0.7, "corrector_pick": "confidence",
+    }  # fmt: skip
     assert set(given) == set(SAMPLING_KEYS)
     argv = ["--num", "3", "--seed", "4", "--batch-size", "2"]
     for key, value in given.items():

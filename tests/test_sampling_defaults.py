@@ -15,7 +15,8 @@ recommended_sampling = ProteinRequest.recommended  # the one default rule, with 
 def test_recommended_sampling_reads_the_checkpoint_and_falls_back_to_role_defaults():
     assert recommended_sampling({}, "student-didi")["nfe"] == 8
     assert recommended_sampling({}, "teacher") == {
-        "nfe": 64, "sampler": "ancestral", "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0
+        "nfe": 64, "sampler": "ancestral", "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0,
+        "corrector_steps": 0, "corrector_fraction": 0.15, "corrector_temperature": 1.0, "corrector_pick": "random",
     }  # fmt: skip
     stored = {"sampling": {"sampler": "confidence", "order_temperature": 0.5, "nfe": 8, "chosen_on": "validation"}}
     got = recommended_sampling(stored, "student-didi")
@@ -79,3 +80,18 @@ def test_shipped_antibody_student_samples_with_its_validated_settings():
     got = recommended_sampling(info, "student-didi")
     assert (got["sampler"], got["order_temperature"], got["nfe"]) == ("confidence", 0.1, 8)
     assert "validation" in info["sampling"]["chosen_on"]
+
+
+def test_cdr_redesign_does_not_take_settings_validated_on_whole_chains() -> None:
+    """Stored settings were chosen on whole chains: a redesign request keeps the role defaults (flags still win)."""
+    from protein_didi.protein.cdr_plan import RedesignPlan
+    from protein_didi.protein.numbering import AntibodyNumbering
+
+    plan = RedesignPlan("p", "ACDEFGHIK", ("H3",), ((3, 6),), ((3, 3),), AntibodyNumbering("ACDEFGHIK", False))
+    stored = {"sampling": {"sampler": "confidence", "order_temperature": 0.1, "nfe": 8}}
+    chain = ProteinRequest(num=2).for_model(stored, "student-didi")
+    design = ProteinRequest(num=2, plan=plan).for_model(stored, "student-didi")
+    assert (chain.sampler, chain.order_temperature) == ("confidence", 0.1)
+    assert (design.sampler, design.order_temperature, design.nfe) == ("ancestral", 0.0, 8)
+    flagged = ProteinRequest(num=2, plan=plan, sampler="confidence", order_temperature=0.3)
+    assert flagged.for_model(stored, "student-didi").order_temperature == 0.3

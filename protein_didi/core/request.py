@@ -9,6 +9,10 @@ the request with what they add (lengths, motifs, CDR plans) and their own step c
 Sampler settings left ``None`` are the model's: a checkpoint may store the settings chosen for it on a
 validation set (``info["sampling"]``); otherwise students take 8 ancestral steps and teachers
 :attr:`SampleRequest.teacher_nfe`. :meth:`SampleRequest.for_model` fills them in.
+
+``corrector_steps`` > 0 adds a correction phase after the sampler (:mod:`protein_didi.core.remask`): each
+round remasks a ``corrector_fraction`` of the generated positions and redraws them from a corrector model
+(``draw(..., corrector=...)``; the main model when none is given) at ``corrector_temperature``.
 """
 
 from __future__ import annotations
@@ -26,20 +30,32 @@ from protein_didi.core.confidence import ConfidenceConfig, confidence_sample
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.pretrained import LoadedModel
+from protein_didi.core.remask import PICKS, FirstPhase, RemaskConfig, remask_sample
 from protein_didi.core.rgas import RGASConfig, rgas_sample
 from protein_didi.core.sampler import SamplerConfig, StepCallback, ancestral_sample
 from protein_didi.core.schedule import NoiseSchedule
 
 SAMPLERS = ("ancestral", "confidence", "rgas")
+CORRECTOR_PICKS = PICKS  # which positions a correction round remasks: random, or the least confident
 ProgressCallback = Callable[[int, int], None]  # (steps done, steps in all), across every batch of a request
-SAMPLING_KEYS = ("nfe", "sampler", "temperature", "top_p", "order_temperature")
+SAMPLING_KEYS = (
+    "nfe", "sampler", "temperature", "top_p", "order_temperature",
+    "corrector_steps", "corrector_fraction", "corrector_temperature", "corrector_pick",
+)  # fmt: skip
 STUDENT_NFE = 8
+# ρ when a request asks for correction rounds without saying how many positions: the 15 % a BERT-style
+# corrector (AntiBERTy) was trained to denoise; bench/remask_frontier.py charts other values
+CORRECTOR_FRACTION = 0.15
 
 
 def plain_sampling(sampler: str = "ancestral") -> dict:
-    """Value temperature 1, no nucleus cut, greedy order τ = 0: every model's default without stored settings, and
-    what a benchmark fixes when it measures steps rather than a model's chosen settings."""
-    return {"sampler": sampler, "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0}
+    """Value temperature 1, no nucleus cut, greedy order τ = 0, no correction rounds: every model's default without
+    stored settings, and what a benchmark fixes when it measures steps rather than a model's chosen settings."""
+    return {
+        "sampler": sampler, "temperature": 1.0, "top_p": 1.0, "order_temperature": 0.0,
+        "corrector_steps": 0, "corrector_fraction": CORRECTOR_FRACTION, "corrector_temperature": 1.0,
+        "corrector_pick": "random",
+    }  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +67,11 @@ class SampleRequest:
     sampler: str | None = None  # one of SAMPLERS; None: the model's
     temperature: float | None = None  # softmax temperature of the values (1 = off)
     top_p: float | None = None  # nucleus mass (1 = off)
-    order_temperature: float | None = None  # confidence sampler: 0 greedy order … inf random order
+    order_temperature: float | None = None  # confidence sampler and pick: 0 greedy order … inf random order
+    corrector_steps: int | None = None  # remask-and-redraw rounds after the sampler (0 = none)
+    corrector_fraction: float | None = None  # ρ ∈ (0, 1): share of the generated positions each round remasks
+    corrector_temperature: float | None = None  # softmax temperature of the corrector's values
+    corrector_pick: str | None = None  # one of CORRECTOR_PICKS
     seed: int = 0
     batch_size: int = 32
     rgas: Mapping[str, float] = field(default_factory=dict, hash=False)  # RGASConfig overrides (candidates, …)
@@ -76,6 +96,16 @@ class SampleRequest:
         tau = self.order_temperature
         if tau is not None and (math.isnan(tau) or tau < 0):
             raise ValueError(f"order temperature must be ≥ 0 (0 = greedy confidence, inf = random order), got {tau}")
+        if self.corrector_steps is not None and self.corrector_steps < 0:
+            raise ValueError(f"corrector steps must be ≥ 0, got {self.corrector_steps}")
+        rho = self.corrector_fraction
+        if rho is not None and not 0 < rho < 1:
+            raise ValueError(f"corrector fraction must be in (0, 1) (the share of residues remasked), got {rho}")
+        temp = self.corrector_temperature
+        if temp is not None and not (math.isfinite(temp) and temp > 0):
+            raise ValueError(f"corrector temperature must be > 0, got {temp}")
+        if self.corrector_pick is not None and self.corrector_pick not in CORRECTOR_PICKS:
+            raise ValueError(f"unknown corrector pick {self.corrector_pick!r}; choose one of {CORRECTOR_PICKS}")
         unknown = set(self.rgas) - {f.name for f in dataclasses.fields(RGASConfig)} - {"sampler"}
         if unknown:
             raise ValueError(f"unknown RGAS settings {sorted(unknown)}; see protein_didi.core.rgas.RGASConfig")
@@ -119,10 +149,24 @@ class SampleRequest:
     def resolved(self) -> bool:
         return all(getattr(self, k) is not None for k in SAMPLING_KEYS)
 
+    @property
+    def steps(self) -> int:
+        """Steps one batch takes, the progress unit: the sampler's NFE plus the correction rounds (filled request)."""
+        assert self.resolved, "fill the request's sampler settings with for_model(info, role) first"
+        return int(self.nfe) + int(self.corrector_steps)  # type: ignore[arg-type]
+
     def sampler_config(self, suppress: tuple[int, ...] = ()) -> SamplerConfig:
         """The core sampler's settings; call on a request :meth:`for_model` has filled in."""
         assert self.resolved, "fill the request's sampler settings with for_model(info, role) first"
         return SamplerConfig(self.nfe, self.temperature, self.top_p, suppress=suppress)  # type: ignore[arg-type]
+
+    def remask_config(self, suppress: tuple[int, ...] = ()) -> RemaskConfig:
+        """The correction phase's settings (corrector rounds, ρ, value temperature, pick); filled request only."""
+        assert self.resolved, "fill the request's sampler settings with for_model(info, role) first"
+        return RemaskConfig(
+            rounds=self.corrector_steps, fraction=self.corrector_fraction, temperature=self.corrector_temperature,
+            top_p=self.top_p, pick=self.corrector_pick, order_temperature=self.order_temperature, suppress=suppress,
+        )  # type: ignore[arg-type]  # fmt: skip
 
 
 def add_sampling_args(parser: argparse.ArgumentParser, request_type: type[SampleRequest]) -> None:
@@ -144,7 +188,34 @@ def add_sampling_args(parser: argparse.ArgumentParser, request_type: type[Sample
         "--order-temperature",
         type=float,
         default=None,
-        help="confidence sampler: 0 = greedy confidence order … inf = random order (positions drawn ∝ p^(1/τ))",
+        help="confidence sampler: 0 = greedy confidence order … inf = random order (positions drawn ∝ p^(1/τ)); "
+        "also the order of --corrector-pick confidence",
+    )
+    g.add_argument(
+        "--corrector-steps",
+        type=int,
+        default=None,
+        help="correction rounds after sampling: each remasks a share of the generated residues and redraws them "
+        "in one forward pass of the corrector (default 0 = none)",
+    )
+    g.add_argument(
+        "--corrector-fraction",
+        type=float,
+        default=None,
+        help=f"share ρ ∈ (0, 1) of the generated residues each correction round remasks (default {CORRECTOR_FRACTION})",
+    )
+    g.add_argument(
+        "--corrector-temperature",
+        type=float,
+        default=None,
+        help="softmax temperature of the corrector's redrawn values (default 1.0 = off)",
+    )
+    g.add_argument(
+        "--corrector-pick",
+        choices=CORRECTOR_PICKS,
+        default=None,
+        help="which residues a round remasks: random (uniform) or confidence (the least probable when drawn, "
+        "ordered at --order-temperature; default random)",
     )
 
 
@@ -163,22 +234,37 @@ def draw(
     on_step: StepCallback | None = None,
     discriminator: Discriminator | None = None,
     suppress: tuple[int, ...] = (),
+    corrector: Denoiser | None = None,
+    corrector_schedule: NoiseSchedule | None = None,
 ) -> torch.Tensor:
     """One batch of masked ``tokens`` (``fixed`` positions kept) through the request's sampler.
 
     ``ancestral`` reveals in random order, ``confidence`` reveals the most confident positions first at
     the request's order temperature, ``rgas`` is guided by ``discriminator`` (a distilled student's).
+    With ``corrector_steps`` > 0, that many correction rounds follow, redrawing from ``corrector`` (a denoiser
+    on the same vocabulary with its ``corrector_schedule``; default the main model and ``schedule``).
     """
+    first = first_phase(request, suppress, discriminator)
+    if not request.corrector_steps:
+        return first(model, tokens, fixed, schedule, generator, on_step)
+    return remask_sample(model, tokens, fixed, schedule, request.remask_config(suppress), first, generator, on_step,
+                         corrector, corrector_schedule)  # fmt: skip
+
+
+def first_phase(
+    request: SampleRequest, suppress: tuple[int, ...] = (), discriminator: Discriminator | None = None
+) -> FirstPhase:
+    """The request's own sampler with its settings bound: ``(model, z, fixed, schedule, generator, callback) → z``."""
     config = request.sampler_config(suppress)
     if request.sampler == "rgas":
         if discriminator is None:
             raise ValueError("RGAS needs the discriminator a distilled student ships; choose another sampler")
         rgas = RGASConfig(sampler=config, **request.rgas)
-        return rgas_sample(model, discriminator, tokens, fixed, schedule, rgas, generator, on_step)
+        return lambda m, z, f, s, g, cb: rgas_sample(m, discriminator, z, f, s, rgas, g, cb)
     if request.sampler == "confidence":
         ordered = ConfidenceConfig(config, float(request.order_temperature))  # type: ignore[arg-type]
-        return confidence_sample(model, tokens, fixed, schedule, ordered, generator, on_step)
-    return ancestral_sample(model, tokens, fixed, schedule, config, generator, on_step)
+        return lambda m, z, f, s, g, cb: confidence_sample(m, z, f, s, ordered, g, cb)
+    return lambda m, z, f, s, g, cb: ancestral_sample(m, z, f, s, config, g, cb)
 
 
 def steps_reporter(progress: ProgressCallback | None, done: int, total: int) -> StepCallback:

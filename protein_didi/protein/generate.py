@@ -6,6 +6,7 @@ request (seed included) gives the same proteins everywhere.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,10 +15,19 @@ import torch
 from protein_didi.core.request import SAMPLERS, ProgressCallback, draw, steps_reporter
 from protein_didi.core.sampler import StepCallback
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
-from protein_didi.protein.pretrained import LoadedModel
+from protein_didi.protein.pretrained import LoadedModel, load_model
 from protein_didi.protein.request import Length, Motif, ProteinRequest, trained_max_residues
 
-__all__ = ["SAMPLERS", "Motif", "ProteinRequest", "draw_lengths", "generate", "plan_batches", "sequence_records"]
+__all__ = [
+    "SAMPLERS",
+    "Motif",
+    "ProteinRequest",
+    "corrector_for",
+    "draw_lengths",
+    "generate",
+    "plan_batches",
+    "sequence_records",
+]
 
 
 def draw_lengths(num: int, length: Length, rng: np.random.Generator, info: dict) -> list[int]:
@@ -48,6 +58,7 @@ def generate(loaded: LoadedModel, request: ProteinRequest, progress: ProgressCal
     if request.plan is not None:
         raise ValueError("this request redesigns CDRs; call protein_didi.protein.redesign.redesign with it")
     request = request.fitted(loaded)
+    corrector_for(loaded, request)  # loaded (once) and checked before any progress
     device = next(loaded.model.parameters()).device
     rng = np.random.default_rng(request.seed)
     lengths = draw_lengths(request.num, request.length, rng, loaded.info)
@@ -60,7 +71,7 @@ def generate(loaded: LoadedModel, request: ProteinRequest, progress: ProgressCal
     order = sorted(range(request.num), key=lambda i: lengths[i])
     out: list[str | None] = [None] * request.num
     batches = plan_batches([lengths[i] for i in order], request.batch_size, request.max_tokens)
-    total_steps, done_steps = request.nfe * len(batches), 0
+    total_steps, done_steps = request.steps * len(batches), 0
 
     for start, stop in batches:
         idx = order[start:stop]
@@ -70,7 +81,7 @@ def generate(loaded: LoadedModel, request: ProteinRequest, progress: ProgressCal
         if motif is not None:
             motif.apply(tokens, fixed)
         z = sample_batch(loaded, request, tokens, fixed, gen, steps_reporter(progress, done_steps, total_steps))
-        done_steps += request.nfe
+        done_steps += request.steps
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             out[i] = seq
     return [s for s in out if s is not None]
@@ -84,9 +95,32 @@ def sample_batch(
     gen: torch.Generator,
     on_step: StepCallback | None = None,
 ) -> torch.Tensor:
-    """One batch of masked ``tokens`` through the request's sampler; non-standard residues are never drawn."""
+    """One batch of masked ``tokens`` through the request's sampler (and its correction rounds, with the request's
+    corrector model); non-standard residues are never drawn."""
+    corrector = corrector_for(loaded, request) or loaded
     return draw(request, loaded.model, tokens, fixed, loaded.schedule, gen, on_step, loaded.discriminator,
-                suppress=ALPHABET.nonstandard_ids)  # fmt: skip
+                suppress=ALPHABET.nonstandard_ids, corrector=corrector.model,
+                corrector_schedule=corrector.schedule)  # fmt: skip
+
+
+def corrector_for(loaded: LoadedModel, request: ProteinRequest) -> LoadedModel | None:
+    """The fitted ``request``'s corrector model, checked against ``loaded``: None when the rounds use ``loaded``.
+
+    Loaded on the model's device and precision, and kept (:func:`load_corrector`): every batch of a request, and
+    the requests of a benchmark, share one copy.
+    """
+    if request.corrector is None or not request.corrector_steps or request.corrector == loaded.name:
+        return None
+    device = next(loaded.model.parameters()).device
+    corrector = load_corrector(request.corrector, str(device), loaded.precision)
+    request.check_corrector(loaded, corrector)
+    return corrector
+
+
+@functools.lru_cache(maxsize=1)
+def load_corrector(name_or_path: str, device: str, precision: str) -> LoadedModel:
+    """A corrector model, loaded once per (name, device, precision); ``load_corrector.cache_clear()`` frees it."""
+    return load_model(name_or_path, device, precision)
 
 
 def plan_batches(

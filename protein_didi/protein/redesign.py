@@ -57,13 +57,13 @@ def _draw(
     order = sorted(range(request.num), key=lambda i: sum(cdr_lengths[i]))  # equal total lengths share a batch
     batches = plan_batches([plan.design_length(cdr_lengths[i]) for i in order], request.batch_size, request.max_tokens)
     designs: list[str] = [""] * request.num
-    total, done = request.nfe * len(batches), 0
+    total, done = request.steps * len(batches), 0
     for start, stop in batches:
         idx = order[start:stop]
         tokens = ALPHABET.pack([plan.template(cdr_lengths[i]) for i in idx]).to(device)
         fixed = ALPHABET.special_positions(tokens) | (tokens != ALPHABET.mask_id)
         z = sample_batch(loaded, request, tokens, fixed, gen, steps_reporter(progress, done, total))
-        done += request.nfe
+        done += request.steps
         for i, seq in zip(idx, ALPHABET.decode(z), strict=True):
             designs[i] = seq
     return list(zip(designs, cdr_lengths, strict=True))

@@ -2,12 +2,15 @@
 
 The CLI, the app and the benchmarks each build one :class:`ProteinRequest`; it refuses bad values when it
 is made (before a model loads) and :meth:`ProteinRequest.fitted` adds the checks that need the model
-(its sampler defaults, its positional limit, a discriminator for RGAS).
+(its sampler defaults, its positional limit, a discriminator for RGAS). A ``corrector`` names a second protein
+denoiser (e.g. the teacher) for the request's correction rounds; :meth:`ProteinRequest.check_corrector` checks it
+fits the model and the request (same alphabet, enough positions) once it is loaded.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Self
 
@@ -82,6 +85,8 @@ class ProteinRequest(SampleRequest):
     """What to generate: ``num`` proteins of ``length`` (with an optional ``motif``), or, given a CDR redesign
     ``plan``, ``num`` designs of that parent (``length`` and ``motif`` unused), refusing ``liabilities`` in the
     redesigned loops. ``max_tokens`` caps the padded tokens of one forward pass (long proteins, small laptops).
+    ``corrector`` (a model name or folder) redraws the residues the ``corrector_steps`` rounds remask; None: the
+    sampling model itself.
     """
 
     length: Length = 100
@@ -89,6 +94,7 @@ class ProteinRequest(SampleRequest):
     plan: RedesignPlan | None = None
     liabilities: tuple[str, ...] = ()
     max_tokens: int | None = None
+    corrector: str | None = None
 
     teacher_nfe = 64
 
@@ -97,6 +103,10 @@ class ProteinRequest(SampleRequest):
         object.__setattr__(self, "liabilities", tuple(dict.fromkeys(self.liabilities)))
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ValueError(f"max tokens per batch must be ≥ 1, got {self.max_tokens}")
+        if self.corrector is not None and not self.corrector.strip():
+            raise ValueError("corrector is empty; give a model name (e.g. antiberty) or folder, or leave it out")
+        if self.corrector is not None and self.corrector_steps == 0:
+            raise ValueError("a corrector model needs correction rounds; give corrector steps ≥ 1 (--corrector-steps)")
         if self.plan is not None:
             if self.motif is not None:
                 raise ValueError("a motif or prefix does not combine with CDR redesign: the parent's framework is kept")
@@ -129,6 +139,14 @@ class ProteinRequest(SampleRequest):
             return trained_max_residues(info)
         return int(self.length)
 
+    def for_model(self, info: Mapping, role: str) -> Self:
+        """As :meth:`SampleRequest.for_model`, except that CDR redesign does not take a model's stored sampler
+        settings: they were chosen on whole chains (the frontier's validation split) and never validated on
+        redesign, so redesign keeps the plain role defaults unless flags say otherwise."""
+        if self.plan is not None:
+            info = {k: v for k, v in info.items() if k != "sampling"}
+        return super().for_model(info, role)
+
     def fitted(self, loaded: LoadedModel) -> Self:
         """As :meth:`SampleRequest.fitted`, and every design checked against the model's positional limit."""
         request = super().fitted(loaded)
@@ -139,4 +157,21 @@ class ProteinRequest(SampleRequest):
             raise InvalidSequenceError(
                 f"length {self.longest(loaded.info)} exceeds this model's {limit} residues; choose a length ≤ {limit}"
             )
+        if request.corrector is not None and request.corrector_steps == 0:
+            raise ValueError("a corrector model needs correction rounds; give corrector steps ≥ 1 (--corrector-steps)")
         return request
+
+    def check_corrector(self, loaded: LoadedModel, corrector: LoadedModel) -> None:
+        """One-line errors unless ``corrector`` can redraw ``loaded``'s designs: same alphabet, enough positions."""
+        model, other = loaded.model, corrector.model
+        if (other.vocab_size, other.mask_id) != (model.vocab_size, model.mask_id):
+            raise ValueError(
+                f"corrector '{corrector.name}' has {other.vocab_size} tokens ([MASK] = {other.mask_id}), model "
+                f"'{loaded.name}' {model.vocab_size} ([MASK] = {model.mask_id}); a corrector must share its alphabet"
+            )
+        limit, longest = position_limit(corrector), self.longest(loaded.info)
+        if longest > limit:
+            raise InvalidSequenceError(
+                f"designs reach {longest} residues but corrector '{corrector.name}' places at most {limit}; "
+                f"choose lengths ≤ {limit} or another corrector"
+            )

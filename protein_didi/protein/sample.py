@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
     add_sampling_args(p, ProteinRequest)
+    p.add_argument(
+        "--corrector",
+        default=None,
+        metavar="MODEL",
+        help="model that redraws the residues each correction round remasks, e.g. antiberty (needs "
+        "--corrector-steps N; default: the sampling model itself)",
+    )
     p.add_argument("--prefix", default=None, help="residues fixed at the N-terminus, e.g. MKT")
     p.add_argument("--motif", default=None, help="residues fixed at 1-based positions, e.g. 5:WW,40:C")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -107,7 +114,8 @@ def sampling_request(args: argparse.Namespace) -> ProteinRequest:
         raise ValueError("--liabilities filters CDR redesigns; add --parent SEQ_OR_FASTA --redesign CDR, or drop it")
     return ProteinRequest(
         num=args.num, length=args.length, motif=None if redesigning else Motif.parse(args.motif, args.prefix),
-        seed=args.seed, batch_size=args.batch_size, max_tokens=args.max_tokens, **sampling_args(args),
+        seed=args.seed, batch_size=args.batch_size, max_tokens=args.max_tokens, corrector=args.corrector,
+        **sampling_args(args),
     )  # fmt: skip
 
 
@@ -131,7 +139,8 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
     redesigns = redesign_requests(args, request) if args.parent is not None else []
     loaded = load_model(args.model, resolve_device(args.device), args.precision)
     fitted = request.fitted(loaded)
-    bar.desc = f"{args.model} @ {fitted.nfe} NFE" + (f", {args.redesign}" if redesigns else "")
+    rounds = f" + {fitted.corrector_steps} corrector rounds" if fitted.corrector_steps else ""
+    bar.desc = f"{args.model} @ {fitted.nfe} NFE{rounds}" + (f", {args.redesign}" if redesigns else "")
     if not redesigns:
         name = f"{Path(str(args.model)).name}_nfe{fitted.nfe}_seed{args.seed}"
         if args.allow_invalid or not is_antibody_model(loaded.info):

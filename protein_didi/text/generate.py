@@ -29,7 +29,7 @@ def generate_tokens(
     for b in range(n_batches):
         n = min(request.batch_size, request.num - b * request.batch_size)
         z, fixed = (x.to(device) for x in masked_blocks(loaded.tokenizer, length, n))
-        on_step = steps_reporter(progress, b * request.nfe, n_batches * request.nfe)
+        on_step = steps_reporter(progress, b * request.steps, n_batches * request.steps)
         z = draw(request, loaded.model, z, fixed, loaded.schedule, gen, on_step, loaded.discriminator)
         out.append(z.cpu())
     return torch.cat(out)
