@@ -31,6 +31,10 @@ CURVES_FILE = "curves.png"
 SKIP = {"step", "epoch"}  # x-axis candidates, not curves
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # (panel title, substrings of metric names), first match wins; the rest go to "other"
+    # (teacher training's held-out NELBO per mask-rate band, logged at step 0 and every checkpoint; drawn under
+    # the losses, apart from the per-step training loss, whose noise would hide the bands' checkpoint-to-checkpoint
+    # changes)
+    ("held-out NELBO by mask rate (nats)", ("heldout",)),
     ("discriminator accuracy", ("acc",)),
     ("rewards", ("reward",)),
     ("gradient norms", ("grad_norm",)),

@@ -10,6 +10,14 @@ Under ``torchrun`` every rank runs this loop; metrics are averaged over ranks
 only rank 0 logs, checkpoints and exports (under FSDP all ranks take part in
 gathering the full state; rank 0 still writes alone). Every rank resumes from the same
 ``train_state.pt``, so ``--out`` must be on a filesystem all nodes see.
+
+A task may also have ``evaluate() -> dict[str, float]`` (held-out numbers of its
+current weights, ``{}`` for none). The loop calls it before the first step of a
+fresh run and at every checkpoint, and logs a non-empty result as its own line
+``{"step": n, "eval": true, ...}``, where n counts the optimiser steps taken (so
+step 0 is the initial weights, and a training line of step n was computed on the
+same weights). The line is written before the checkpoint is, so a run resumed
+from that checkpoint keeps it.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ def step_seed(seed: int, step: int, stream: int = 0) -> int:
 
 STATE_FILE = "train_state.pt"
 METRICS_FILE = "metrics.jsonl"
+EVAL_KEY = "eval"  # marks the lines of ``task.evaluate()`` in metrics.jsonl (a bool, so curves skip it)
 
 
 def run_training(
@@ -96,6 +105,8 @@ def run_training(
     clock = time.perf_counter()
     bar = tqdm(range(start, num_steps), desc=desc, initial=start, total=num_steps, disable=not (show_progress and main))
     with open(metrics_path, "a") if main else nullcontext() as log:
+        if start == 0 and num_steps > 0:
+            _log_evaluation(task, 0, log, ctx)  # the initial weights, so the gain is visible
         for step in bar:
             try:
                 metrics = ctx.all_mean(task.train_step(step))
@@ -121,6 +132,7 @@ def run_training(
                 bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
             if done % checkpoint_every == 0 or done == num_steps:
                 # under FSDP gathering the state is a collective, so every rank builds it; rank 0 writes it
+                _log_evaluation(task, done, log, ctx)  # before the state: resuming from it keeps the line
                 task_state = task.state_dict() if main or ctx.sharded else None
                 if main:
                     now = time.perf_counter()
@@ -136,9 +148,32 @@ def run_training(
     return history
 
 
+def _log_evaluation(task: TrainTask, step: int, log: Any, ctx: Context) -> None:
+    """Write ``task.evaluate()`` (if the task has it and it says anything) as the evaluation line of ``step``.
+
+    Every rank calls it under FSDP (the task may gather weights); otherwise rank 0 alone evaluates.
+    """
+    evaluate = getattr(task, "evaluate", None)
+    if evaluate is None or not (ctx.is_main or ctx.sharded):
+        return
+    result = evaluate()
+    if ctx.is_main and result:
+        log.write(json.dumps({"step": step, EVAL_KEY: True, **result}) + "\n")
+        log.flush()
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log lines from steps that will be re-run after resuming at ``step``."""
+    """Drop log lines from steps that will be re-run after resuming at ``step``.
+
+    The evaluation line of ``step`` itself stays: it was written just before the checkpoint resumed from.
+    """
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < step]
+    keep = []
+    for line in path.read_text().splitlines():
+        if not line:
+            continue
+        row = json.loads(line)
+        if row["step"] < step or (row["step"] == step and row.get(EVAL_KEY)):
+            keep.append(line)
     path.write_text("".join(line + "\n" for line in keep))

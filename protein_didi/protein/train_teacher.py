@@ -5,6 +5,21 @@ of the weights, checkpoints atomically every ``--checkpoint-every`` steps and
 continues exactly where it stopped with ``--resume``. The exported folder
 (EMA weights, half precision) is what ``sample`` and ``distill`` load.
 
+``--init NAME_OR_FOLDER`` continues a pretrained masked LM instead of a fresh
+model (any ``load_model`` name or folder: AntiBERTy, a BERT-family folder, an
+ESM-2/DPLM folder, a teacher exported here), as DPLM continues ESM-2: a BERT
+learnt to fill 15 % masks, a diffusion sampler starts from 100 %. The model
+keeps its architecture, vocabulary and noise schedule, and the export is of
+the same family, so ``load_model(OUT/model)`` reads it like the original.
+With ``--init`` the defaults follow DPLM's continued training of ESM-2: peak
+rate 4e-5 after a 100-step warm-up, decaying to 1e-5 (``--lr-end``); to
+continue a model already trained with this objective (one of our exports),
+start at the end rate, ``--lr 1e-5`` (DPLM issue #11). ``--train-layers N``
+trains only the top N transformer layers and the LM head; ``--band-sequences``
+validation chains (64 by default with ``--init``) give the held-out NELBO per
+mask-rate band before the first step and at every checkpoint (metrics.jsonl,
+curves.png).
+
 ``--domain text`` trains the text teacher instead (options: ``python -m protein_didi.train_teacher --domain
 text --help``).
 """
@@ -14,13 +29,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
 from protein_didi.core.checkpoint import CheckpointError, save_json
 from protein_didi.core.distributed import SINGLE, Context, DistributedError
 from protein_didi.core.loop import TrainingDiverged, run_training
-from protein_didi.core.teacher_task import NelboTeacherTask
+from protein_didi.core.precision import native_bf16
+from protein_didi.core.schedule import NoiseSchedule, get_schedule
+from protein_didi.core.teacher_task import BandedNelbo, NelboTeacherTask
 from protein_didi.core.train_cli import (
     add_arch_and_steps,
     add_optimizer_args,
@@ -30,12 +50,21 @@ from protein_didi.core.train_cli import (
     start_parallel_run,
     training_parser,
 )
-from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.alphabet import ALPHABET, MAX_RESIDUES
 from protein_didi.protein.data import ProteinBatches
 from protein_didi.protein.evaluate import heldout_elbo, unigram_cross_entropy
+from protein_didi.protein.hf_mlm import BertDenoiser
 from protein_didi.protein.model import ARCHITECTURES, EsmDenoiser, esm_config
-from protein_didi.protein.pretrained import save_model
+from protein_didi.protein.pretrained import ProteinDenoiser, is_antibody_model, load_model, save_model
 from protein_didi.protein.shards import ProteinShards, ShardError, read_meta
+
+# the defaults that depend on whether a fresh model is trained or a pretrained one continued (None in the parser)
+FRESH_DEFAULTS: dict[str, Any] = {"arch": "tiny", "schedule": "loglinear", "lr": 1e-3, "warmup": 200, "bands": 0}
+# DPLM continues ESM-2 at a peak of 4e-5 decaying to 1e-5 (its warm-up is 2,000 of 500,000 steps; ours are
+# CPU-length runs of a few thousand steps, hence 100)
+INIT_DEFAULTS: dict[str, Any] = {"lr": 4e-5, "lr_end": 1e-5, "warmup": 100, "bands": 64}
+BAND_SEED = 0  # the held-out draws do not follow --seed, so runs with different seeds are compared on the same draws
+BAND_BATCH = 16
 
 
 def residue_positions(x: torch.Tensor) -> torch.Tensor:
@@ -43,14 +72,93 @@ def residue_positions(x: torch.Tensor) -> torch.Tensor:
     return ~ALPHABET.special_positions(x)
 
 
+def layer_stack(model: nn.Module) -> tuple[nn.Module, nn.ModuleList, list[nn.Module]]:
+    """(input embeddings, transformer layers bottom-up, modules above the layers) of a BERT or ESM denoiser."""
+    if isinstance(model, BertDenoiser):
+        return model.mlm.bert.embeddings, model.mlm.bert.encoder.layer, [model.mlm.cls]
+    if isinstance(model, EsmDenoiser):
+        encoder = model.mlm.esm.encoder
+        top = [m for m in (getattr(encoder, "emb_layer_norm_after", None), model.mlm.lm_head) if m is not None]
+        return model.mlm.esm.embeddings, encoder.layer, top
+    raise ValueError(f"--train-layers knows BERT and ESM denoisers, not {type(model).__name__}")
+
+
+def train_top_layers(model: nn.Module, n: int) -> tuple[int, int]:
+    """Freeze all but the top ``n`` transformer layers and the LM head; returns (trainable, all) parameter counts.
+
+    Why: the cheap way to move a pretrained masked LM to high mask rates is to let only its last layers (which
+    turn features into predictions) adapt; backward then stops at the lowest trainable layer and AdamW keeps
+    moments for the trainable parameters only (the frozen ones never get a gradient, so it makes no state
+    for them). BERT and ESM-2 tie the LM head's output matrix to the input embeddings: that one tensor is an
+    input embedding, so it stays frozen with the rest of the bottom (the head's transform and bias train).
+    """
+    embeddings, layers, top = layer_stack(model)
+    if not 1 <= n <= len(layers):
+        raise ValueError(f"--train-layers {n}: the model has {len(layers)} transformer layers; choose 1..{len(layers)}")
+    bottom = {id(p) for p in embeddings.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for module in [*layers[len(layers) - n :], *top]:
+        for p in module.parameters():
+            if id(p) not in bottom:
+                p.requires_grad_(True)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def band_batches(shards: ProteinShards, n: int, max_residues: int, seed: int = BAND_SEED) -> list[torch.Tensor]:
+    """``n`` held-out sequences (a seeded choice, first ``max_residues`` residues), length-sorted into batches.
+
+    Sorted so that a batch pads little; the choice and order depend only on the split and ``seed``.
+    """
+    idx = np.random.default_rng([seed, 29]).permutation(len(shards))[:n]
+    seqs = sorted((shards[int(i)][:max_residues] for i in idx), key=len)
+    return [ALPHABET.pack(seqs[i : i + BAND_BATCH]) for i in range(0, len(seqs), BAND_BATCH)]
+
+
 class TeacherTask(NelboTeacherTask):
-    """One AdamW step on the masked-diffusion NELBO per call (data-parallel under torchrun)."""
+    """One AdamW step on the masked-diffusion NELBO per call (data-parallel under torchrun).
+
+    Why the objective is the NELBO and not DPLM's, for a continued BERT too: the NELBO weighs each masked
+    token's cross-entropy by ω(t) = −α'_t/(1 − α_t) = 1/t (log-linear schedule) and divides by the maskable
+    tokens, so its integrand at t is the expected masked-token cross-entropy and every mask rate counts the
+    same (25 % of the weight on rates above 0.75). DPLM weighs each masked token by 1 − t and divides by the
+    batch's masked tokens: the weight on a rate is then ∝ t(1 − t) (6t(1 − t) normalised: 16 % above 0.75,
+    vanishing at rate 1). The rates a BERT never saw and a sampler starts from are the reason to continue
+    one, and DPLM's weighting would teach least there; the NELBO also bounds −log p(x), which is what the
+    held-out numbers report and our distillation assumes. Dropout stays off (DPLM keeps ESM-2's 0.1): see
+    :mod:`protein_didi.protein.hf_mlm`. The rest matches DPLM: AdamW (0.9, 0.98), weight decay 0.01, warm-up,
+    4e-5 decaying to 1e-5 (cosine here, linear there); we also clip gradients at 1 (DPLM does not).
+    """
 
     keep_seconds = False  # its train_state.pt never recorded wall time
 
-    def __init__(self, model: EsmDenoiser, shards: ProteinShards, args: argparse.Namespace, ctx: Context = SINGLE):
+    def __init__(
+        self,
+        model: ProteinDenoiser,
+        shards: ProteinShards,
+        args: argparse.Namespace,
+        ctx: Context = SINGLE,
+        *,
+        schedule: NoiseSchedule | None = None,
+        init_info: dict[str, Any] | None = None,
+    ) -> None:
         batches = ProteinBatches(shards, args.max_residues, args.seed)
-        super().__init__(model, batches.batch, residue_positions, len(batches), args, ctx, lr_floor=0.1)
+        lr_end = getattr(args, "lr_end", None)
+        floor = 0.1 if lr_end is None else lr_end / args.lr  # fresh teachers: cosine decay to 10 %, as always
+        self.init_info = init_info
+        n_bands = getattr(args, "band_sequences", None) or 0
+        bands = None
+        if n_bands > 0:
+            valid = ProteinShards.open(args.data, "valid")
+            schedule_for_bands = schedule if schedule is not None else get_schedule(args.schedule)
+            bands = BandedNelbo(
+                band_batches(valid, n_bands, args.max_residues), residue_positions, schedule_for_bands, seed=BAND_SEED
+            )
+        super().__init__(
+            model, batches.batch, residue_positions, len(batches), args, ctx, lr_floor=floor, schedule=schedule,
+            bands=bands,
+        )  # fmt: skip
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.averaged_model()
@@ -60,13 +168,30 @@ class TeacherTask(NelboTeacherTask):
         valid = ProteinShards.open(self.args.data, "valid")
         elbo = heldout_elbo(ema_model, valid, self.schedule, self.args.max_residues, device=self.device)
         unigram = unigram_cross_entropy(meta["splits"]["train"]["composition"], valid, self.args.max_residues)
-        info = {
+        info: dict[str, Any] = {
             "trained_steps": self.args.steps,
             "batch_size": self.args.batch_size,
             "max_residues": self.args.max_residues,
             "data": meta["source"],
             "valid_elbo_nats_per_residue": round(elbo, 4),
             "valid_unigram_nats_per_residue": round(unigram, 4),
+        }
+        if self.bands is not None:
+            info["valid_nelbo_by_mask_rate"] = {k: round(v, 4) for k, v in self.bands(ema_model, self.device).items()}
+        if self.init_info is not None:
+            info |= {
+                "init": self.args.init,
+                "init_source": self.init_info.get("source", self.args.init),
+                "train_layers": self.args.train_layers or "all",
+                "lr": self.args.lr,
+                "lr_end": self.args.lr_end,
+                "warmup": self.args.warmup,
+                "antibody": is_antibody_model(self.init_info),  # what sample, distill and reports key off
+            }
+        licence = self.args.licence or meta.get("licence")
+        if licence:
+            info["licence"] = licence
+        info |= {
             "train_length_histogram": meta["splits"]["train"]["length_histogram"],
             "train_composition": meta["splits"]["train"]["composition"],
         }
@@ -80,23 +205,127 @@ class TeacherTask(NelboTeacherTask):
 
 def build_parser() -> argparse.ArgumentParser:
     p = training_parser("python -m protein_didi.train_teacher", __doc__, "folder made by `python -m data_prep.fasta`")
-    add_arch_and_steps(p, ARCHITECTURES, "tiny", "model size (default tiny, ~1.8M)", steps=4000)
+    add_arch_and_steps(p, ARCHITECTURES, "tiny", "model size of a fresh model (default tiny, ~1.8M)", steps=4000)
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="continue this pretrained masked LM (a load_model name such as antiberty, or a folder) instead of "
+        "training a fresh model; keeps its architecture and schedule, and changes the defaults to --lr 4e-5 "
+        "--lr-end 1e-5 --warmup 100 --band-sequences 64",
+    )
+    p.add_argument(
+        "--train-layers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train only the top N transformer layers and the LM head, the rest frozen (default: all)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default 32)")
     p.add_argument("--max-residues", type=int, default=128, help="random crop length for training (default 128)")
-    add_optimizer_args(p, lr=1e-3, warmup=200, weight_decay=0.01, ema=0.999)
-    p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
+    add_optimizer_args(p, lr=FRESH_DEFAULTS["lr"], warmup=FRESH_DEFAULTS["warmup"], weight_decay=0.01, ema=0.999)
+    p.add_argument(
+        "--lr-end",
+        type=float,
+        default=None,
+        help="rate the cosine decay ends at (default: 10 %% of --lr; with --init 1e-5, DPLM's end rate)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=["loglinear", "cosine"],
+        default=None,
+        help="noise schedule α_t of a fresh model (default loglinear); with --init the model's own",
+    )
+    p.add_argument(
+        "--band-sequences",
+        type=int,
+        default=None,
+        metavar="N",
+        help="validation sequences for the held-out NELBO per mask-rate band, logged at step 0 and every "
+        "checkpoint (default 0, off; with --init 64)",
+    )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast (fp32 weights); refused where the device has no native bf16 (emulated bf16 is "
+        "slower than fp32: AVX2-only CPUs)",
+    )
+    p.add_argument(
+        "--licence", default=None, help="licence recorded in the exported model (default: the data folder's, if any)"
+    )
     add_parallel_args(p)
     add_run_args(p, checkpoint_every=200, seed_help="batches, times and masks", threads=False)
+    # None marks "not given", so the defaults can depend on --init (FRESH_DEFAULTS / INIT_DEFAULTS)
+    p.set_defaults(arch=None, lr=None, warmup=None)
     return p
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the options left unset with the defaults of a fresh run or of a continued (``--init``) one."""
+    if args.init is None:
+        args.arch = args.arch or FRESH_DEFAULTS["arch"]
+        args.schedule = args.schedule or FRESH_DEFAULTS["schedule"]
+        args.lr = FRESH_DEFAULTS["lr"] if args.lr is None else args.lr
+        args.warmup = FRESH_DEFAULTS["warmup"] if args.warmup is None else args.warmup
+        if args.band_sequences is None:
+            args.band_sequences = FRESH_DEFAULTS["bands"]
+    else:
+        if args.arch is not None:
+            raise ValueError(f"--arch {args.arch} describes a fresh model; --init {args.init} brings its own")
+        args.lr = INIT_DEFAULTS["lr"] if args.lr is None else args.lr
+        args.warmup = INIT_DEFAULTS["warmup"] if args.warmup is None else args.warmup
+        if args.lr_end is None:
+            args.lr_end = min(INIT_DEFAULTS["lr_end"], args.lr)
+        if args.band_sequences is None:
+            args.band_sequences = INIT_DEFAULTS["bands"]
+    if args.lr_end is not None and not 0 < args.lr_end <= args.lr:
+        raise ValueError(f"--lr-end {args.lr_end:g} must be positive and at most --lr {args.lr:g}")
+    if args.band_sequences < 0:
+        raise ValueError(f"--band-sequences {args.band_sequences} must be ≥ 0 (0 turns the bands off)")
+    return args
+
+
+def build_model(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[ProteinDenoiser, NoiseSchedule | None, dict[str, Any] | None]:
+    """The model to train, its schedule (None: ``--schedule``) and, with ``--init``, the pretrained model's info."""
+    if args.bf16 and not native_bf16(device):
+        raise ValueError(
+            f"--bf16: {device} has no native bf16 (CPUs need AVX512-BF16 or AMX), so PyTorch would emulate it, "
+            "slower than fp32; leave --bf16 off"
+        )
+    if args.init is None:
+        return EsmDenoiser(esm_config(args.arch)), None, None
+    loaded = load_model(args.init)  # fp32, on the CPU; the task moves it to the device
+    if args.schedule is not None and args.schedule != loaded.schedule.name:
+        raise ValueError(
+            f"--schedule {args.schedule}: {args.init} was trained with the {loaded.schedule.name} schedule, which "
+            "a continued model keeps; leave --schedule out"
+        )
+    args.schedule = loaded.schedule.name
+    limit = int(getattr(loaded.model, "max_residues", MAX_RESIDUES))
+    if args.max_residues > limit:
+        raise ValueError(f"--max-residues {args.max_residues}: {args.init} takes at most {limit} residues")
+    return loaded.model.train(), loaded.schedule, dict(loaded.info)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ctx = None
     try:
+        resolve_defaults(args)
         ctx = start_parallel_run(args)
         shards = ProteinShards.open(args.data, "train")
-        task = TeacherTask(EsmDenoiser(esm_config(args.arch)), shards, args, ctx)
+        model, schedule, init_info = build_model(args, ctx.device)
+        if args.train_layers is not None:
+            trainable, total = train_top_layers(model, args.train_layers)
+            if ctx.is_main:
+                print(
+                    f"training the top {args.train_layers} layers and the LM head: {trainable / 1e6:.2f} M of "
+                    f"{total / 1e6:.2f} M parameters",
+                    file=sys.stderr,
+                )
+        task = TeacherTask(model, shards, args, ctx, schedule=schedule, init_info=init_info)
         run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="teacher", ctx=ctx)
     except (ShardError, CheckpointError, TrainingDiverged, DistributedError, ValueError) as err:
         return fail(err, ctx)
