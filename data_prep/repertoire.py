@@ -22,10 +22,10 @@ Steps, each recorded in ``manifest.json`` with counts:
 
 Outputs in ``--out``: ``chains.tsv.gz`` (every kept chain: id, split, chain type, sequence, pair,
 germlines, CDR3, cluster, source, original id), ``{train,validation,test}.fasta`` (for ``train_teacher``),
-``numbering.jsonl.gz`` (ANARCI's numbering per chain, readable without ANARCI), ``manifest.json`` and the
-licence. ``--reference`` also writes the package's small shipped reference
-(:mod:`protein_didi.protein.repertoire`): a sample of the validation and test splits with their numbering,
-and the train split's length distributions.
+``numbering.jsonl.gz`` (ANARCI's numbering per chain, readable without ANARCI), ``shards/`` (what
+``train_teacher --data`` reads), ``manifest.json`` and the licence. ``--reference`` also writes the package's
+small shipped reference (:mod:`protein_didi.protein.repertoire`): a sample of the validation and test splits
+with their numbering, and the train split's length distributions.
 """
 
 from __future__ import annotations
@@ -390,6 +390,10 @@ def main(argv: Iterable[str] | None = None) -> int:
         write_outputs(args.out, kept, frame)
         _atomic_text(args.out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
         _atomic_text(args.out / "LICENSE-abnativ.txt", licence_text)
+        from data_prep.fasta import prepare_splits  # the shards train_teacher reads, the splits kept as made here
+
+        split_fastas = {"train": "train", "valid": "validation", "test": "test"}
+        prepare_splits({k: args.out / f"{v}.fasta" for k, v in split_fastas.items()}, args.out / "shards")
         if args.reference is not None:
             write_reference(frame, kept, manifest, licence_text, args.reference, args.seed)
     except (AntibodyError, WheelFilesMissing, OSError, zipfile.BadZipFile) as err:
