@@ -65,7 +65,7 @@ def test_broken_frames_are_invalid_with_their_reason() -> None:
     nums = number_antibodies([stops_in_cdr3, no_disulfide, "ACDEFGHIKLMNPQRSTVWY" * 5])
     reasons = [check_chain(n).reason or "" for n in nums]
     assert [check_chain(n).status for n in nums] == ["invalid"] * 3
-    assert "J motif" in reasons[0] or "chimera" not in reasons[0]
+    assert reasons[0].startswith("no J region")  # a chain that stops inside CDR3 is no chimera
     assert "C23" in reasons[1]
     assert reasons[2] == "not numbered by ANARCI"
 

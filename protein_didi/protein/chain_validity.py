@@ -36,6 +36,9 @@ J_FIRST = 114
 """First IMGT position of the J comparison: the J-encoded end of CDR3 (heavy J genes start at 115, light at 116)
 and one residue before it, so a CDR3 that ends in the other class's J motif is seen."""
 J_SPECIES = ("human", "mouse")
+J_MIN_IDENTITY = 0.4
+"""Below this identity to every germline J the chain has no J region to call (it stops inside CDR3, or its FR4
+is not one): a frame error, not a chimera. Real chains sit at ≥ 0.67 (1st percentile), chimeras near 1."""
 DISULFIDE = {"23": "C", "104": "C"}
 """IMGT positions of the V fold's intra-domain disulfide."""
 J_MOTIF = {"H": {"118": "W", "119": "G", "121": "G"}, "L": {"118": "F", "119": "G", "121": "G"}}
@@ -110,6 +113,8 @@ def check_chain(numbering: AntibodyNumbering) -> ChainCheck:
         return ChainCheck(False, f"{numbering.n_domains} V domains", chain_class=cls)
     j_class, j_id = j_call(numbering)
     facts = {"chain_class": cls, "j_class": j_class, "j_identity": round(j_id, 3)}
+    if j_id < J_MIN_IDENTITY:
+        return ChainCheck(False, f"no J region (best germline J identity {j_id:.2f})", **facts)
     if j_class != cls:
         kind = {"H": "heavy", "L": "light"}
         return ChainCheck(False, f"chimera: {kind[cls]} V, {kind[j_class]} J", chimera=True, **facts)
