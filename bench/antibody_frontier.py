@@ -33,6 +33,7 @@ validation JSON it follows); generated sets are cached (not committed) under
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import subprocess
@@ -69,7 +70,8 @@ class Task:
     """What every method is asked for, and which of its chains are judged."""
 
     name: str
-    prompt: str  # IgLM's prompt and the diffusion points' fixed prefix ("" = none)
+    prompt: str  # the diffusion points' fixed prefix ("" = none)
+    iglm_prompt: str  # IgLM's residue prompt: the same prefix in the matched tasks, its CLI's EVQ otherwise
     iglm_chain: str  # IgLM's chain tag
     chain_types: tuple[str, ...]  # ANARCI chain types judged (and the reference rows' and lengths' types)
     human_only: bool  # judge only chains ANARCI assigns to human germlines
@@ -81,9 +83,9 @@ class Task:
 
 
 TASKS = {
-    "heavy": Task("heavy", "EVQ", "H", ("H",), True),
-    "light": Task("light", "DIQ", "L", ("K",), True),
-    "unconditional": Task("unconditional", "", "H", ("H", "K", "L"), False, fixed_length=120),
+    "heavy": Task("heavy", "EVQ", "EVQ", "H", ("H",), True),
+    "light": Task("light", "DIQ", "DIQ", "L", ("K",), True),
+    "unconditional": Task("unconditional", "", "EVQ", "H", ("H", "K", "L"), False, fixed_length=120),
 }
 
 
@@ -97,15 +99,26 @@ class Point:
     order_temperature: float | None = None  # confidence sampler only
     nfe: int | None = None  # diffusion only
     task: str = "heavy"
+    rounds: int = 0  # correction rounds after the nfe steps (core/remask.py): one forward pass each
+    corrector: str = ""  # the model that redraws the remasked residues ("" = the model itself)
+    fraction: float = 0.15  # ρ: share of the generated residues each round remasks
+    corrector_temperature: float = 1.0
+
+    @property
+    def forward_passes(self) -> int:
+        return (self.nfe or 8) + self.rounds
 
     @property
     def label(self) -> str:
-        prompt = TASKS[self.task].prompt
+        task = TASKS[self.task]
+        prompt = task.prompt
         if self.model == "IgLM":
-            return f"IgLM {TASKS[self.task].iglm_chain}+{prompt or 'tags'} T={self.temperature:g}"
+            return f"IgLM {task.iglm_chain}+{task.iglm_prompt or 'tags'} T={self.temperature:g}"
         order = f" τ={self.order_temperature:g}" if self.sampler == "confidence" else ""
         given = f" +{prompt}" if prompt else ""
-        return f"{self.model}@{self.nfe}{given} {self.sampler}{order} T={self.temperature:g}"
+        fix = (f" + {self.rounds}×{self.corrector or 'self'} ρ={self.fraction:g} T={self.corrector_temperature:g}"
+               if self.rounds else "")  # fmt: skip
+        return f"{self.model}@{self.nfe}{given} {self.sampler}{order} T={self.temperature:g}{fix}"
 
     @property
     def family(self) -> str:
@@ -117,15 +130,37 @@ def parse_floats(text: str) -> list[float]:
 
 
 def grid(args: argparse.Namespace, task: str) -> list[Point]:
-    """The points of one task: the teacher and students under both samplers, IgLM at its temperatures."""
-    points = []
-    models = [(args.teacher, args.teacher_nfe)] + [(s, args.student_nfe) for s in args.students.split(",") if s]
-    for k, (model, nfe) in enumerate(models):
-        temps = parse_floats(args.temperatures) if k or task == "unconditional" else []  # teacher: confidence only
-        taus = parse_floats(args.order_temperatures) if k == 1 else parse_floats(args.other_order_temperatures)
-        points += [Point(model, "ancestral", t, None, nfe, task) for t in temps]
-        points += [Point(model, "confidence", 1.0, tau, nfe, task) for tau in taus]
+    """The points of one task. ``heavy`` (the headline) charts the teacher (confidence τ = 1), the first student
+    under both samplers at every τ and the other students at τ = 1; ``light`` and ``unconditional`` (secondary)
+    the first student ancestrally (its own default point is added by the caller), the unconditional task also the
+    teacher and the other students ancestrally, as the table it replaces did. IgLM at its temperatures in all."""
+    students = [s for s in args.students.split(",") if s]
+    temps = parse_floats(args.temperatures)
+    points: list[Point] = []
+    if task == "heavy":
+        points += [Point(args.teacher, "confidence", 1.0, t, args.teacher_nfe, task)
+                   for t in parse_floats(args.other_order_temperatures)]  # fmt: skip
+        for k, model in enumerate(students):
+            taus = parse_floats(args.order_temperatures if k == 0 else args.other_order_temperatures)
+            points += [Point(model, "ancestral", t, None, args.student_nfe, task) for t in temps if k == 0]
+            points += [Point(model, "confidence", 1.0, tau, args.student_nfe, task) for tau in taus]
+    else:
+        points += [Point(students[0], "ancestral", t, None, args.student_nfe, task) for t in temps] if students else []
+        if task == "unconditional":
+            points += [Point(args.teacher, "ancestral", 1.0, None, args.teacher_nfe, task)]
+            points += [Point(m, "ancestral", 1.0, None, args.student_nfe, task) for m in students[1:]]
     points += [Point("IgLM", "iglm", t, task=task) for t in parse_floats(args.iglm_temperatures)]
+    return points
+
+
+def sixteen_pass_points(own: Point, corrector: str, spec: str) -> list[Point]:
+    """What 16 forward passes buy, however they are split: the first student's own sampler at twice its steps, and
+    its steps + correction rounds by ``corrector`` for every ``rounds:ρ:T`` in ``spec`` (issue: the fair question)."""
+    points = [dataclasses.replace(own, nfe=2 * (own.nfe or 8))]
+    for part in filter(None, (x.strip() for x in spec.split(";"))):
+        rounds, fraction, temperature = part.split(":")
+        points.append(dataclasses.replace(own, rounds=int(rounds), corrector=corrector, fraction=float(fraction),
+                                          corrector_temperature=float(temperature)))  # fmt: skip
     return points
 
 
@@ -144,7 +179,7 @@ def make_set(point: Point, models: dict[str, LoadedModel], num: int, seed: int) 
     task = TASKS[point.task]
     if point.model == "IgLM":
         samples = load_iglm().generate(num, task.iglm_chain, "human", temperature=point.temperature, seed=seed,
-                                       prompt=task.prompt)  # fmt: skip
+                                       prompt=task.iglm_prompt)  # fmt: skip
         return list(samples.sequences)
     lengths = [task.fixed_length] * num if task.fixed_length else sample_lengths(num, task.chain_types, seed)
     motif = Motif.parse(None, task.prompt) if task.prompt else None
@@ -153,7 +188,8 @@ def make_set(point: Point, models: dict[str, LoadedModel], num: int, seed: int) 
         request = ProteinRequest(
             num=lengths.count(length), length=length, motif=motif, nfe=point.nfe or 8, sampler=point.sampler,
             temperature=point.temperature, top_p=1.0, order_temperature=point.order_temperature or 0.0,
-            seed=seed * 1000 + length,
+            seed=seed * 1000 + length, corrector_steps=point.rounds, corrector_fraction=point.fraction,
+            corrector_temperature=point.corrector_temperature, corrector=point.corrector or None,
         )  # fmt: skip
         out[length] = generate(models[point.model], request)
     return [out[length].pop(0) for length in lengths]
@@ -379,9 +415,9 @@ def timing(points: list[Point], models: dict[str, LoadedModel], batch: int, roun
     for p in points:
         mean_length = statistics.mean(len(s) for s in made[p.label])
         if p.model == "IgLM":  # one token-forward per generated token with the KV cache (+ tags and end)
-            cost, n_params = mean_length + 2 - len(TASKS[p.task].prompt), params(iglm.model)
-        else:  # every step runs the whole padded chain
-            cost, n_params = (p.nfe or 8) * (mean_length + 2), params(models[p.model].model)
+            cost, n_params = mean_length + 2 - len(TASKS[p.task].iglm_prompt), params(iglm.model)
+        else:  # every step and every correction round runs the whole padded chain (corrector: same size here)
+            cost, n_params = p.forward_passes * (mean_length + 2), params(models[p.model].model)
         times = per[p.label]
         rows.append(
             {
@@ -534,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--extra", default="", help="more points: model:sampler:T:tau[;…], e.g. antibody-student:confidence:1:0.7"
     )
+    p.add_argument("--corrector", default="antiberty", help="the model of the correction rounds (heavy task)")
+    p.add_argument("--remask", default="8:0.15:0.7;8:0.3:0.7;8:0.3:1", help="heavy task: the first student's own "
+                   "sampler + correction rounds, rounds:ρ:T[;…] (16-pass points; '' for none)")  # fmt: skip
     p.add_argument("--candidate", default=None, help="point checked against the targets (default: the first "
                    "student's own settings, what sample --model gives)")  # fmt: skip
     p.add_argument(
@@ -597,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
         if students:  # what `sample --model <first student>` does by default is always a point, named as such
             own[task] = own_point(models[students[0]], students[0], task, args.student_nfe)
             points.append(own[task])
+            if task == "heavy" and args.remask is not None:
+                points += sixteen_pass_points(own[task], args.corrector, args.remask)
     points = list(dict.fromkeys(points))
 
     rows: list[dict[str, Any]] = []
