@@ -33,8 +33,9 @@ import torch
 from _common import write_results  # bench/ is on sys.path when a script here runs
 
 from protein_didi.eval.diversity import cluster_entropy, cluster_sequences
-from protein_didi.eval.fold import Folder, esmfold_config, tiny_esmfold
 from protein_didi.eval.stats import composition, natural_at_lengths, random_sequences
+from protein_didi.fold.esmfold import Folder, esmfold_config
+from protein_didi.fold.testing import tiny_esmfold
 from protein_didi.protein.alphabet import MAX_RESIDUES
 from protein_didi.protein.fasta import iter_fasta
 

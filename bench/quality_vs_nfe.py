@@ -30,7 +30,6 @@ from _common import RESULTS, write_results
 
 from protein_didi.core.request import plain_sampling
 from protein_didi.eval.diversity import diversity
-from protein_didi.eval.judge import judge_nll
 from protein_didi.eval.stats import (
     composition_kl,
     low_complexity_fraction,
@@ -39,6 +38,7 @@ from protein_didi.eval.stats import (
 )
 from protein_didi.protein.fasta import read_fasta
 from protein_didi.protein.generate import ProteinRequest, generate
+from protein_didi.protein.judge import judge_nll
 from protein_didi.protein.pretrained import load_model
 
 CACHE = RESULTS / "quality_vs_nfe.cache.json"

@@ -44,10 +44,10 @@ from protein_didi.core.precision import apply_precision, native_bf16
 from protein_didi.core.request import plain_sampling
 from protein_didi.core.sampler import SamplerConfig, ancestral_sample
 from protein_didi.core.schedule import LogLinearSchedule
-from protein_didi.eval.judge import load_judge
 from protein_didi.eval.stats import composition_kl
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.generate import ProteinRequest, generate
+from protein_didi.protein.judge import load_judge
 from protein_didi.protein.model import EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import load_model, with_precision
 

@@ -65,7 +65,7 @@ def build_task(job: str, opts: argparse.Namespace, ctx):
         )  # fmt: skip
         task = DidiTrainer(teacher.model, teacher.schedule, ProteinPrompts([100]), cfg, lambda *a: None, ctx=ctx)
         return task, [task.student_ddp, task.aux_ddp]
-    from protein_didi import train_teacher
+    from protein_didi.protein import train_teacher
     from protein_didi.protein.model import EsmDenoiser, esm_config
     from protein_didi.protein.shards import ProteinShards
 

@@ -2,24 +2,16 @@
 
 One command for both domains: proteins (the default, CDR redesign included) sample with
 :mod:`protein_didi.protein.sample`, ``--domain text`` with :mod:`protein_didi.text.sample`
-(``--help`` after the domain lists its options).
+(``--help`` after the domain lists its options); :func:`protein_didi.cli.run_command` hands over.
 """
 
 from __future__ import annotations
 
-from protein_didi.cli import split_domain
+from protein_didi.cli import run_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Hand the arguments (without ``--domain``) to the domain's command; each loads its model code on demand."""
-    domain, rest = split_domain(argv)
-    if domain == "text":
-        from protein_didi.text import sample as text_command
-
-        return text_command.main(rest)
-    from protein_didi.protein import sample as protein_command
-
-    return protein_command.main(rest)
+    return run_command("sample", argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from protein_didi.eval.antibody import (
     length_distribution_distance,
     load_natural_antibodies,
 )
-from protein_didi.eval.numbering import IMGT_REGIONS, REGION_NAMES, AntibodyError, cdr_span, number_antibodies
+from protein_didi.protein.numbering import IMGT_REGIONS, REGION_NAMES, AntibodyError, cdr_span, number_antibodies
 
 HAVE_ANARCI = importlib.util.find_spec("anarci") is not None and shutil.which("hmmscan") is not None
 HAVE_IGLM = importlib.util.find_spec("iglm") is not None
@@ -150,7 +150,8 @@ def test_cdr_span_validates_names_and_chain(naturals, numbered):
 
 
 def test_missing_tools_give_one_line_fixes(monkeypatch):
-    from protein_didi.eval import iglm_judge, numbering
+    from protein_didi.eval import iglm_judge
+    from protein_didi.protein import numbering
 
     monkeypatch.setitem(sys.modules, "anarci", None)
     with pytest.raises(AntibodyError, match=r"pip install -e \.\[antibody\]"):
@@ -171,7 +172,7 @@ def test_missing_tools_give_one_line_fixes(monkeypatch):
 def test_iglm_matches_its_own_log_likelihood_and_separates_naturals_from_shuffles(judge, naturals, numbered):
     import torch
 
-    from protein_didi.eval.iglm_judge import species_tag
+    from protein_didi.eval.iglm_tokens import species_tag
 
     seqs = [s for _, s in naturals]
     scores = judge.score(seqs, numbering=numbered)

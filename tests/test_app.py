@@ -204,7 +204,7 @@ def test_fold_without_weights_shows_how_to_provide_them(app: AppTest, tmp_path: 
 
 def test_fold_view_with_local_weights(app: AppTest, tmp_path: Path) -> None:
     """A local ESMFold folder (here: the random-weight tiny test model) folds and shows the viewer and plot."""
-    from protein_didi.eval.fold import tiny_esmfold
+    from protein_didi.fold.testing import tiny_esmfold
 
     tiny_esmfold(seed=0).save_pretrained(tmp_path / "esmfold")
     at = _generate(app, "teacher", num=2, length=20, nfe=2)

@@ -25,7 +25,7 @@ TIMEOUT = 120  # the first script run imports torch
 def heavy() -> tuple[str, tuple[int, int]]:
     """A natural heavy chain from the shipped set and its CDR-H3 span."""
     from protein_didi.eval.antibody import load_natural_antibodies
-    from protein_didi.eval.numbering import number_antibodies
+    from protein_didi.protein.numbering import number_antibodies
 
     seqs = [s for _, s in load_natural_antibodies(("mature", "germline_vj"))]
     for n in number_antibodies(seqs[:40]):
@@ -116,7 +116,7 @@ def test_redesign_tab_shows_liabilities_and_iglm_span_nll_and_can_refuse(heavy) 
 def test_liability_residues_are_marked_inside_the_loop_only() -> None:
     from protein_ui.redesign_tab import highlighted
 
-    from protein_didi.eval.liabilities import Liability
+    from protein_didi.protein.liabilities import Liability
 
     marks = [Liability("deamidation", "NG", 4), Liability("cysteine", "C", 0)]  # the Cys lies outside the loop
     out = highlighted("CAAANGAA", (3, 7), marks)

@@ -250,7 +250,8 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from protein_didi import report
-    from protein_didi.eval.fold import Folder, tiny_esmfold
+    from protein_didi.fold.esmfold import Folder
+    from protein_didi.fold.testing import tiny_esmfold
     from protein_didi.protein.fasta import iter_fasta, write_fasta
 
     db = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")

@@ -1,19 +1,19 @@
-"""Command plumbing shared by both domains: output checks before any model loads, old paths that forward.
+"""Command plumbing shared by both domains: output checks before any model loads, the one rule for user errors.
 
 Dispatch on ``--domain`` is tested for every command in test_dispatch.py.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import importlib
 from pathlib import Path
 
 import pytest
 
-from protein_didi import sample
+from protein_didi import cli, sample
 from protein_didi.cli import check_out
-from protein_didi.text import sample as text_sample
+from protein_didi.core.checkpoint import CheckpointError
+from protein_didi.core.loop import TrainingDiverged
 
 
 def test_check_out_refuses_folders_and_missing_parents(tmp_path: Path) -> None:
@@ -25,22 +25,46 @@ def test_check_out_refuses_folders_and_missing_parents(tmp_path: Path) -> None:
         check_out(tmp_path / "nowhere" / "s.fasta")
 
 
-@pytest.mark.parametrize("main", [sample.main, text_sample.main], ids=["protein", "text"])
-def test_both_sample_commands_refuse_a_folder_as_out(main, tmp_path: Path, capsys) -> None:
-    assert main(["--model", "teacher", "--num", "1", "--length", "20", "--out", str(tmp_path)]) != 0
+@pytest.mark.parametrize("domain", [[], ["--domain", "text"]], ids=["protein", "text"])
+def test_both_sample_commands_refuse_a_folder_as_out(domain, tmp_path: Path, capsys) -> None:
+    assert sample.main([*domain, "--model", "teacher", "--num", "1", "--length", "20", "--out", str(tmp_path)]) != 0
     err = capsys.readouterr().err
     assert "is a folder" in err and len(err.strip().splitlines()) == 1
 
 
-def test_old_train_judge_path_forwards_with_a_notice() -> None:
-    from protein_didi.eval import train_judge as old
-    from protein_didi.protein import train_judge as new
+def raising(error: Exception):
+    """A command body's ``main`` that fails with ``error``."""
 
-    assert old is new
-    run = subprocess.run(
-        [sys.executable, "-m", "protein_didi.eval.train_judge", "--help"], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    notice = "note: python -m protein_didi.eval.train_judge is now python -m protein_didi.train_judge"
-    assert run.stderr.strip() == notice
-    assert run.stdout.startswith("usage: python -m protein_didi.train_judge")
+    def main(argv: list[str], *extra: object) -> int:
+        raise error
+
+    return main
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (ValueError("bad\n  value"), "error: bad value\n"),
+        (CheckpointError("no model"), "error: no model\n"),
+        (TrainingDiverged("loss became nan"), "error: loss became nan\n"),
+    ],
+    ids=["ValueError", "UserError", "TrainingDiverged"],
+)
+def test_every_command_prints_a_user_error_as_one_line_with_exit_code_2(error, line, monkeypatch, capsys) -> None:
+    for command, bodies in cli.COMMANDS.items():
+        body = importlib.import_module(bodies[0])
+        monkeypatch.setattr(body, "main", raising(error))
+        assert cli.run_command(command, []) == 2
+        assert capsys.readouterr().err == line, command
+
+
+def test_a_user_error_names_the_rank_under_torchrun_and_a_bug_keeps_its_traceback(monkeypatch, capsys) -> None:
+    body = importlib.import_module(cli.COMMANDS["distill"][0])
+    monkeypatch.setattr(body, "main", raising(ValueError("injected failure")))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert cli.run_command("distill", []) == 2
+    assert capsys.readouterr().err == "error (rank 1 of 2): injected failure\n"
+    monkeypatch.setattr(body, "main", raising(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.run_command("distill", [])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from protein_didi import curves
+from protein_didi.core import curves
 from protein_didi.core.loop import run_training
 
 ROOT = Path(__file__).resolve().parents[1]

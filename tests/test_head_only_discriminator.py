@@ -11,8 +11,8 @@ from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.rgas import reward_gradient
 from protein_didi.core.schedule import LogLinearSchedule
-from protein_didi.distill import read_teacher_samples
 from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.distill import read_teacher_samples
 from protein_didi.protein.fasta import write_fasta
 from protein_didi.protein.generate import ProteinRequest, generate
 from protein_didi.protein.pretrained import ModelNotFoundError, load_model, save_model

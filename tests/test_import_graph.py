@@ -3,20 +3,25 @@
 Floors, lowest first; a module may import its own room (top-level package or module) and any room on a
 lower floor, never a room on its own floor or above:
 
-0. ``core`` (the papers' methods, domain-agnostic), ``cli`` and ``progress`` (argparse/tqdm plumbing):
-   everything else builds on them, so they must know nothing of proteins, text, scores or commands;
-1. ``protein`` and ``text``, the two domains (alphabet or tokenizer, models, judges and their trainers,
+0. ``core`` (the papers' methods, domain-agnostic, and which errors are the user's): everything else builds on
+   it, so it must know nothing of proteins, text, scores or commands;
+1. ``cli`` and ``progress`` (argparse/tqdm plumbing; ``cli`` prints core's user errors): shared by the commands
+   of both domains, so they know nothing of either;
+2. ``protein`` and ``text``, the two domains (alphabet or tokenizer, models, judges and their trainers,
    generation, CDR redesign with its antibody numbering): siblings, so neither imports the other, and
    generation never imports evaluation;
-2. ``eval``: scores of protein sequences (diversity, statistics, antibody metrics, IgLM), built on the
+3. ``eval``: scores of protein sequences (diversity, statistics, antibody metrics, IgLM), built on the
    protein domain;
-3. ``fold`` and ``viz``: structures, predicted (IgFold summaries reuse eval's bootstrap and natural set) and
+4. ``fold`` and ``viz``: structures, predicted (IgFold summaries reuse eval's bootstrap and natural set) and
    drawn;
-4. the commands (``python -m protein_didi.<command>``) and the report: they wire everything below and
+5. the commands (``python -m protein_didi.<command>``) and the report: they wire everything below and
    nothing imports them.
 
-Lazy imports inside functions and ``TYPE_CHECKING`` imports count: they are dependencies all the same.
+Lazy imports inside functions and ``TYPE_CHECKING`` imports count: they are dependencies all the same. So does
+a command's dispatch: a module calling ``run_command("sample", …)`` imports the bodies that ``COMMANDS`` in
+``cli.py`` names for ``sample`` (the runner imports them by name, which no import statement shows).
 Importing a submodule runs its parents' ``__init__`` too; those implicit arrows are not counted.
+No module may replace an entry of ``sys.modules``: an alias module hides which one really holds the code.
 """
 
 from __future__ import annotations
@@ -28,22 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "protein_didi"
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "core", "cli", "progress"),
+    ("__init__", "core"),
+    ("cli", "progress"),
     ("protein", "text"),
     ("eval",),
     ("fold", "viz"),
     ("curves", "distill", "report", "sample", "train_judge", "train_teacher"),
 )
-# Old import paths kept for callers outside the package: each only re-exports (or aliases) its new home, so it
-# may point anywhere; the layering is checked on the modules that hold code.
-FORWARDERS = {
-    "protein_didi.eval.fold": "protein_didi.fold",
-    "protein_didi.eval.fanout": "protein_didi.fold",
-    "protein_didi.eval.numbering": "protein_didi.protein.numbering",
-    "protein_didi.eval.liabilities": "protein_didi.protein.liabilities",
-    "protein_didi.eval.judge": "protein_didi.protein.judge",
-    "protein_didi.eval.train_judge": "protein_didi.protein.train_judge",
-}
+RUNNER = "run_command"  # protein_didi.cli's runner: its first argument names a row of COMMANDS
 
 Edge = tuple[str, str, str]  # importer, imported, "path:line"
 
@@ -59,11 +56,45 @@ def modules(root: Path, package: str = PACKAGE) -> dict[str, Path]:
     return found
 
 
-def imports(name: str, path: Path, known: dict[str, Path], package: str = PACKAGE) -> Iterator[tuple[str, int]]:
-    """(imported module of ``package``, line) for every import statement in ``path``, at any nesting level."""
+def command_table(root: Path = ROOT, package: str = PACKAGE) -> dict[str, tuple[str, ...]]:
+    """``COMMANDS`` of ``cli.py`` (command → the body modules it runs), read without importing anything."""
+    path = root / package / "cli.py"
+    if not path.is_file():
+        return {}
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign):
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == "COMMANDS":
+            return {command: tuple(bodies) for command, bodies in ast.literal_eval(value).items()}
+    return {}
+
+
+def dispatched(node: ast.AST, commands: dict[str, tuple[str, ...]]) -> list[str]:
+    """The bodies a ``run_command("name", …)`` call runs (``[]`` for any other node)."""
+    if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+        return []
+    func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+    return list(commands.get(node.args[0].value, ())) if func == RUNNER else []
+
+
+def imports(
+    name: str,
+    path: Path,
+    known: dict[str, Path],
+    package: str = PACKAGE,
+    commands: dict[str, tuple[str, ...]] | None = None,
+) -> Iterator[tuple[str, int]]:
+    """(imported module of ``package``, line) for every import statement in ``path``, at any nesting level, and for
+    every command it runs (``run_command`` with a row of ``commands``)."""
     here = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
+        if bodies := dispatched(node, commands or {}):
+            targets = bodies
+        elif isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -86,10 +117,11 @@ def imports(name: str, path: Path, known: dict[str, Path], package: str = PACKAG
 
 def graph(root: Path = ROOT, package: str = PACKAGE) -> list[Edge]:
     known = modules(root, package)
+    commands = command_table(root, package)
     return [
         (name, target, f"{path.relative_to(root)}:{line}")
         for name, path in known.items()
-        for target, line in imports(name, path, known, package)
+        for target, line in imports(name, path, known, package, commands)
     ]
 
 
@@ -142,7 +174,7 @@ def upward(edges: list[Edge], floors: tuple[tuple[str, ...], ...] = FLOORS) -> l
         missing = [r for r in (ra, rb) if r not in floor]
         if missing:
             bad.append(f"{where}: room {missing[0]!r} is on no floor; add it to FLOORS in {Path(__file__).name}")
-        elif ra != rb and a not in FORWARDERS and floor[rb] >= floor[ra]:
+        elif ra != rb and floor[rb] >= floor[ra]:
             bad.append(f"{where}: {a} (floor {floor[ra]}) imports {b} (floor {floor[rb]})")
     return bad
 
@@ -159,11 +191,25 @@ def test_no_upward_imports() -> None:
     assert not bad, "imports that run sideways or back up (see the floors in this file):\n" + "\n".join(bad)
 
 
-def test_forwarders_only_forward() -> None:
-    known = modules(ROOT)
-    for old, new in FORWARDERS.items():
-        targets = {t for t, _ in imports(old, known[old], known)}
-        assert targets and all(t == new or t.startswith(new + ".") for t in targets), f"{old} imports {targets}"
+def test_every_command_is_dispatched_and_its_bodies_count_as_imports() -> None:
+    table = command_table()
+    assert {"sample", "distill", "train_teacher", "train_judge", "report"} <= set(table), table
+    edges = {(a, b) for a, b, _ in graph()}
+    for command, bodies in table.items():
+        dispatcher = f"{PACKAGE}.report.cli" if command == "report" else f"{PACKAGE}.{command}"
+        assert all((dispatcher, body) in edges for body in bodies), (command, bodies)
+
+
+def test_no_module_replaces_an_entry_of_sys_modules() -> None:
+    swaps = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in modules(ROOT).values()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Subscript) and ast.unparse(target.value) == "sys.modules"
+    ]
+    assert not swaps, "modules that alias another through sys.modules:\n" + "\n".join(swaps)
 
 
 def test_the_checks_catch_cycles_and_upward_arrows(tmp_path: Path) -> None:
@@ -178,12 +224,16 @@ def test_the_checks_catch_cycles_and_upward_arrows(tmp_path: Path) -> None:
     (pkg / "protein" / "redesign.py").write_text("from ..eval import numbering\n")
     (pkg / "eval" / "numbering.py").write_text("from protein_didi.protein.a import y\n")
     (pkg / "sample.py").write_text("import protein_didi.core.loop\n")
+    (pkg / "cli.py").write_text('COMMANDS = {"judge": ("protein_didi.eval.judge", "protein_didi.protein.b")}\n')
+    (pkg / "eval" / "judge.py").write_text("")
+    (pkg / "protein" / "c.py").write_text('from protein_didi import cli\n\ncli.run_command("judge", [])\n')
     edges = graph(tmp_path)
     found = cycles(edges)
     assert sorted(len(c) for c in found) == [2, 2], found  # a <-> b; core.loop <-> sample
     bad = upward(edges)
     assert any("core.loop (floor 0) imports protein_didi.sample" in b for b in bad), bad
-    assert any("protein.redesign (floor 1) imports protein_didi.eval.numbering" in b for b in bad), bad
-    assert len(bad) == 2, bad  # eval -> protein and sample -> core run downward
+    assert any("protein.redesign (floor 2) imports protein_didi.eval.numbering" in b for b in bad), bad
+    assert any("protein.c (floor 2) imports protein_didi.eval.judge" in b for b in bad), bad  # through the table
+    assert len(bad) == 3, bad  # eval -> protein, sample -> core, protein.c -> cli and -> protein.b run downward
     (pkg / "newroom.py").write_text("from protein_didi.core import loop\n")
     assert any("room 'newroom' is on no floor" in b for b in upward(graph(tmp_path)))

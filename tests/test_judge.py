@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from protein_didi.core.checkpoint import load_state
-from protein_didi.eval.judge import ARCHITECTURES, CausalProteinLM, judge_nll, load_judge
-from protein_didi.eval.train_judge import JudgeTask, causal_loss, main
 from protein_didi.protein.alphabet import ALPHABET, STANDARD_AA, InvalidSequenceError
+from protein_didi.protein.judge import ARCHITECTURES, CausalProteinLM, judge_nll, load_judge
 from protein_didi.protein.pretrained import ModelNotFoundError
+from protein_didi.protein.train_judge import JudgeTask, causal_loss, main
 
 # Held-out proteins: the test split of data/uniprot20k (MMseqs2 clusters at 30 % identity, never trained on).
 HELDOUT = [

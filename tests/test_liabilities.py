@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from protein_didi.eval.liabilities import (
+from protein_didi.protein.liabilities import (
     LIABILITY_CLASSES,
     Liability,
     describe_all,
@@ -72,7 +72,7 @@ def test_span_liabilities_keep_motifs_touching_the_span() -> None:
 @needs_anarci
 def test_regions_and_the_canonical_cysteine_pair() -> None:
     from protein_didi.eval.antibody import load_natural_antibodies
-    from protein_didi.eval.numbering import number_antibody
+    from protein_didi.protein.numbering import number_antibody
 
     seq = next(s for rid, s in load_natural_antibodies(("germline_vj",)) if "IGHV3-23*01" in rid)
     num = number_antibody(seq)

@@ -26,6 +26,7 @@ from protein_didi.protein.hf_mlm import BERT_SPECIALS, BertDenoiser
 from protein_didi.protein.model import EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import load_model
 from protein_didi.report.metrics.judge import judge_scores
+from protein_didi.sample import main as sample_main
 
 LETTERS = list("ACDEFGHIKLMNPQRSTVWY")
 
@@ -152,14 +153,14 @@ def test_sample_cli_loads_the_model_in_the_chosen_precision(monkeypatch, capsys)
         return ["ACD"] * request.num
 
     monkeypatch.setattr(sample, "generate", fake_generate)
-    assert sample.main(["--model", "student", "--num", "2", "--precision", "int8", "--max-tokens", "500"]) == 0
+    assert sample_main(["--model", "student", "--num", "2", "--precision", "int8", "--max-tokens", "500"]) == 0
     assert seen == {"precision": "int8", "net": "int8", "max_tokens": 500}
     monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2"}))
-    assert sample.main(["--model", "student", "--num", "2", "--precision", "bf16"]) == 2
+    assert sample_main(["--model", "student", "--num", "2", "--precision", "bf16"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --precision bf16") and "int8 or fp32" in err and "\n" not in err
     monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    assert sample.main(["--model", "student", "--num", "2"]) == 0  # default auto → bf16 on a native-bf16 CPU
+    assert sample_main(["--model", "student", "--num", "2"]) == 0  # default auto → bf16 on a native-bf16 CPU
     assert seen["precision"] == "bf16" and seen["net"] == "bf16"
 
 

@@ -13,7 +13,7 @@ from protein_didi.sample import main as sample_main
 pytest.importorskip("anarci", reason="needs the antibody extra: pip install -e .[antibody]")
 
 from protein_didi.eval.antibody import load_natural_antibodies
-from protein_didi.eval.numbering import AntibodyError, number_antibodies
+from protein_didi.protein.numbering import AntibodyError, number_antibodies
 from protein_didi.protein.redesign import parse_cdr_length, parse_cdr_names, plan_redesign, redesign
 from protein_didi.protein.request import ProteinRequest
 
@@ -124,7 +124,7 @@ def test_liability_filter_catches_a_planted_motif_and_passes_a_clean_design(heav
 
 
 def test_redesign_resamples_until_the_loops_are_free_of_the_chosen_liabilities(tiny_model, heavy_parent):
-    from protein_didi.eval.liabilities import span_liabilities
+    from protein_didi.protein.liabilities import span_liabilities
     from protein_didi.protein.redesign import redesign_free_of
 
     pid, parent = heavy_parent

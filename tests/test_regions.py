@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(
 
 def test_germline_is_identical_and_a_mutation_lowers_only_its_region() -> None:
     from protein_didi.eval.antibody import load_natural_antibodies
-    from protein_didi.eval.numbering import number_antibodies
     from protein_didi.eval.regions import GERMLINE_REGIONS, germline, region_identity
+    from protein_didi.protein.numbering import number_antibodies
 
     seq = next(s for rid, s in load_natural_antibodies(("germline_vj",)) if "IGHV3-23*01+IGHJ2*01" in rid)
     (num,) = number_antibodies([seq])

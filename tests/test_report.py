@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from protein_didi import report
-from protein_didi.eval.fold import Folder, tiny_esmfold
+from protein_didi.fold.esmfold import Folder
+from protein_didi.fold.testing import tiny_esmfold
 from protein_didi.protein.fasta import iter_fasta, read_fasta, write_fasta
 
 DB = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")

@@ -54,7 +54,7 @@ def _evaluate(records: list[tuple[str, str]], antibody: bool | None, **options: 
 
 def _planted(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The first heavy chain with an N-glycosylation sequon and an extra cysteine planted in CDR-H3."""
-    from protein_didi.eval.numbering import number_antibodies
+    from protein_didi.protein.numbering import number_antibodies
 
     nums = number_antibodies([s for _, s in records])
     k = next(k for k, n in enumerate(nums) if n.chain_type == "H")
@@ -176,7 +176,7 @@ def test_regions_germline_identity_and_cdr_lengths(planted) -> None:
     assert (real["rg_identity_FR2"] > 0.8).all()  # real chains stay close to their germlines in the frameworks
     m = ev.metrics.set_index("id")
     lengths = [int(x) for x in m.at["planted", "rg_cdr_lengths"].split("/")]
-    from protein_didi.eval.numbering import number_antibodies
+    from protein_didi.protein.numbering import number_antibodies
 
     originals = number_antibodies([seq for _, seq in _antibodies(6)])
     parent = next(n for n in originals if n.chain_type == "H")  # the chain _planted grew by four CDR3 residues
@@ -224,6 +224,7 @@ def test_antibody_flags() -> None:
 
 def test_iglm_rival_row_or_the_reason_it_is_missing(monkeypatch) -> None:
     from protein_didi.eval import iglm_judge
+    from protein_didi.eval.iglm_sampler import IgLMSamples
     from protein_didi.report import sets
 
     monkeypatch.setattr(iglm_judge, "iglm_available", lambda: False)
@@ -234,7 +235,7 @@ def test_iglm_rival_row_or_the_reason_it_is_missing(monkeypatch) -> None:
     monkeypatch.setattr(iglm_judge, "iglm_available", lambda: True)
     samples = [s for _, s in _antibodies(8)[4:]]
     monkeypatch.setattr(
-        iglm_judge, "iglm_generate", lambda n, **kw: iglm_judge.IgLMSamples(samples[:n], 0.0, "[HEAVY]", "[HUMAN]")
+        iglm_judge, "iglm_generate", lambda n, **kw: IgLMSamples(samples[:n], 0.0, "[HEAVY]", "[HUMAN]")
     )
     no_nll = lambda self, sc: sc.metrics.__setitem__("ab_iglm_nll", float("nan"))  # noqa: E731 (no IgLM to score)
     monkeypatch.setattr(AntibodyMetrics, "_score_iglm", no_nll)

@@ -8,6 +8,7 @@ import protein_didi.protein.sample as sample_cli
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.protein.pretrained import save_model
 from protein_didi.protein.request import ProteinRequest
+from protein_didi.sample import main as sample_main
 
 recommended_sampling = ProteinRequest.recommended  # the one default rule, with the protein teacher's steps
 
@@ -39,7 +40,7 @@ def run_sample(monkeypatch, argv):
         return ["ACDE"] * request.num
 
     monkeypatch.setattr(sample_cli, "generate", fake_generate)
-    assert sample_cli.main(argv) == 0
+    assert sample_main(argv) == 0
     return calls[0]
 
 
@@ -55,19 +56,19 @@ def test_sample_uses_the_models_stored_settings_and_flags_override(monkeypatch, 
 
 def test_confidence_sampling_end_to_end_keeps_a_prefix(stored_model, capsys):
     argv = ["--model", str(stored_model), "--num", "3", "--length", "15", "--prefix", "MKT", "--seed", "1"]
-    assert sample_cli.main(argv) == 0
+    assert sample_main(argv) == 0
     seqs = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(">")]
     assert len(seqs) == 3 and all(len(s) == 15 and s.startswith("MKT") for s in seqs)
 
 
 def test_bad_order_temperature_is_one_line(stored_model, capsys):
-    assert sample_cli.main(["--model", str(stored_model), "--order-temperature", "-1"]) == 2
+    assert sample_main(["--model", str(stored_model), "--order-temperature", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: order temperature must be ≥ 0")
 
 
 def test_liability_filter_without_redesign_is_refused(stored_model, capsys):
-    assert sample_cli.main(["--model", str(stored_model), "--liabilities", "all"]) == 2
+    assert sample_main(["--model", str(stored_model), "--liabilities", "all"]) == 2
     assert "--liabilities filters CDR redesigns" in capsys.readouterr().err
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from test_text_data import build_tiny_corpus
 
+from protein_didi import report
 from protein_didi.core.didi import DidiConfig, DidiTrainer
 from protein_didi.distill import main as distill_main
 from protein_didi.report.text import main as report_main
@@ -157,7 +158,7 @@ def test_judge_scores_text_and_report_writes_summary(setup, tmp_path, capsys):
     assert all(r["gen_ppl"] > 1 and r["entropy"] > 0 for r in summary["rows"])
     assert (tmp_path / "rep" / "samples" / "t-2.jsonl").is_file() and (tmp_path / "rep" / "metrics.csv").is_file()
     assert report_main(args) == 0  # cached samples are reused
-    assert report_main(["--out", str(tmp_path / "r2")]) == 2
+    assert report.main(["--domain", "text", "--out", str(tmp_path / "r2")]) == 2  # the command prints the error
     assert "nothing to evaluate" in capsys.readouterr().err
 
 

@@ -4,7 +4,8 @@ import pytest
 
 from protein_didi.core.checkpoint import CheckpointError, load_state
 from protein_didi.protein.pretrained import load_model
-from protein_didi.train_teacher import TeacherTask, main
+from protein_didi.protein.train_teacher import TeacherTask
+from protein_didi.train_teacher import main
 
 
 def _losses(run):

@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from protein_didi.core.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(RuntimeError, UserError):
     """A checkpoint is missing, unreadable or does not match what is asked of it."""
 
 

@@ -17,23 +17,10 @@ with respect to soft tokens).
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
-
-
-class FeatureBackbone(Protocol):
-    """What D needs from a denoiser: hidden states for hard or soft (simplex) tokens."""
-
-    mask_id: int
-    hidden_size: int
-
-    def features(
-        self, tokens: torch.Tensor, t: torch.Tensor | None = None, soft_tokens: torch.Tensor | None = None
-    ) -> torch.Tensor: ...
 
 
 class Discriminator(nn.Module):

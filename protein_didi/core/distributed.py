@@ -45,9 +45,10 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
 from protein_didi.core.device import resolve_device
+from protein_didi.core.errors import UserError
 
 
-class DistributedError(RuntimeError):
+class DistributedError(RuntimeError, UserError):
     """A torchrun environment that cannot run this job (bad split, device mismatch, …); one-line message."""
 
 

@@ -34,9 +34,10 @@ from tqdm import tqdm
 from protein_didi.core.checkpoint import CheckpointError, load_state, save_json, save_state
 from protein_didi.core.curves import write_curves
 from protein_didi.core.distributed import SINGLE, Context, DistributedError
+from protein_didi.core.errors import UserError
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(RuntimeError, UserError):
     """A loss became NaN/inf; the last good checkpoint is left untouched."""
 
 

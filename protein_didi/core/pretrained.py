@@ -128,6 +128,13 @@ class ModelRegistry(Generic[ModelT]):
         """Load ``name`` with ``loader(name, device)`` (in fp32; :meth:`load` applies the precision)."""
         self.loaders[name] = loader
 
+    def names(self) -> list[str]:
+        """Every name that needs no path: the shipped folders, then the named loaders, in the order they were added.
+
+        Help texts list these rather than a copy, so a model added to the registry is offered everywhere at once.
+        """
+        return [*self.embedded, *self.loaders]
+
     # --- the domain's part ---------------------------------------------------------------------------------------
 
     def describe(self, model: ModelT) -> dict[str, Any]:

@@ -126,13 +126,6 @@ def start_parallel_run(args: argparse.Namespace) -> distributed.Context:
     return ctx
 
 
-def fail(err: BaseException, ctx: distributed.Context | None = None) -> int:
-    """Print a one-line ``error: …`` (naming the rank in a torchrun job) and return exit code 2."""
-    where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx is not None and ctx.distributed else ""
-    print(f"error{where}: {err}", file=sys.stderr)
-    return 2
-
-
 def distill_run(
     trainer_cls: type[DistillTrainer],
     teacher: Denoiser,

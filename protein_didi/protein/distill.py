@@ -25,25 +25,22 @@ from typing import Any
 import torch
 
 from protein_didi.cli import int_list
-from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.distributed import DistributedError
-from protein_didi.core.loop import TrainingDiverged
+from protein_didi.core.checkpoint import save_json
 from protein_didi.core.train_cli import (
     TRAINERS,
     config_from_args,
     distill_parser,
     distill_run,
-    fail,
     shipped_tensors,
     start_parallel_run,
     succeed,
 )
-from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
-from protein_didi.protein.fasta import FastaError, read_fasta
+from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.fasta import read_fasta
 from protein_didi.protein.model import EsmDenoiser
 from protein_didi.protein.pretrained import load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
-from protein_didi.protein.shards import ShardError, read_meta
+from protein_didi.protein.shards import read_meta
 
 PROTEIN_LENGTHS = [50, 100, 150, 200]
 
@@ -81,55 +78,41 @@ def read_teacher_samples(path: Path, lengths: list[int], bank_size: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one distillation; 0 on success, 2 with a one-line error."""
+    """Run one distillation; 0 on success. Errors are raised (``python -m protein_didi.distill`` prints them)."""
     args = build_parser().parse_args(argv)
     args.lengths = args.lengths or PROTEIN_LENGTHS
-    ctx = None
-    try:
-        ctx = start_parallel_run(args)
-        device = ctx.device
-        teacher = load_model(args.teacher, device)
-        # distil the distribution we sample: the 20 standard residues. Renormalising non-standard ones away after
-        # the model's softmax (the sampler's suppression) leaves their logits rounding-noise gradients, which Adam
-        # amplifies into a random walk of those weights; masked before the softmax they get exactly none
-        teacher.model.allowed.copy_(ALPHABET.standard_ids)
-        data_info: dict[str, Any] = {}
-        if args.data is not None:
-            meta = read_meta(args.data)
-            if not str(meta.get("alphabet", "")).startswith("esm"):
-                raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
-            data_info = {"distill_data": meta.get("source")}
-        config = config_from_args(args)
-        prompts = ProteinPrompts(args.lengths, args.seed)
-        bank = None
-        if args.teacher_samples is not None:
-            bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)
-            data_info["teacher_samples"] = str(args.teacher_samples)
+    ctx = start_parallel_run(args)
+    device = ctx.device
+    teacher = load_model(args.teacher, device)
+    # distil the distribution we sample: the 20 standard residues. Renormalising non-standard ones away after
+    # the model's softmax (the sampler's suppression) leaves their logits rounding-noise gradients, which Adam
+    # amplifies into a random walk of those weights; masked before the softmax they get exactly none
+    teacher.model.allowed.copy_(ALPHABET.standard_ids)
+    data_info: dict[str, Any] = {}
+    if args.data is not None:
+        meta = read_meta(args.data)
+        if not str(meta.get("alphabet", "")).startswith("esm"):
+            raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
+        data_info = {"distill_data": meta.get("source")}
+    config = config_from_args(args)
+    prompts = ProteinPrompts(args.lengths, args.seed)
+    bank = None
+    if args.teacher_samples is not None:
+        bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)
+        data_info["teacher_samples"] = str(args.teacher_samples)
 
-        def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
-            keep = {
-                k: v for k, v in teacher.info.items() if k.startswith("train_") or k in ("max_residues", "antibody")
-            }
-            info = {**keep, **data_info, **info, "teacher": teacher.name, "lengths": args.lengths}
-            extra = shipped_tensors(aux)
-            save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
-            save_json(out / "distill_config.json", info)
+    def export(out: Path, student: EsmDenoiser, aux: torch.nn.Module, info: dict[str, Any]) -> None:
+        keep = {
+            k: v
+            for k, v in teacher.info.items()
+            if k.startswith("train_") or k in ("max_residues", "antibody", "licence")
+        }
+        info = {**keep, **data_info, **info, "teacher": teacher.name, "lengths": args.lengths}
+        extra = shipped_tensors(aux)
+        save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
+        save_json(out / "distill_config.json", info)
 
-        summary = distill_run(
-            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx, bank
-        )
-    except (
-        CheckpointError,
-        ShardError,
-        FastaError,
-        InvalidSequenceError,
-        TrainingDiverged,
-        DistributedError,
-        ValueError,
-    ) as err:
-        return fail(err, ctx)
+    summary = distill_run(
+        TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx, bank
+    )
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

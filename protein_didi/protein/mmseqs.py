@@ -8,8 +8,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from protein_didi.core.errors import UserError
 
-class MMseqsError(RuntimeError):
+
+class MMseqsError(RuntimeError, UserError):
     """``mmseqs`` is missing or failed; the message carries the fix or its stderr tail."""
 
 

@@ -1,7 +1,7 @@
 """Sample proteins: ``python -m protein_didi.sample --model teacher --num 8 --length 100 --nfe 32 --out s.fasta``.
 
-``--model`` is a registered name (teacher, student, student-idlm, dplm-150m) or
-a checkpoint folder. Output is deterministic for a given ``--seed``.
+``--model`` is a registered name (``--help`` lists them) or a checkpoint folder. Output is deterministic for a
+given ``--seed``.
 
 Antibody models (``antibody-student``, ``antiberty``, …) return valid chains only: heavy/light chimeras and
 chains without a functional J are refused and resampled, and the account is printed (``--allow-invalid``
@@ -23,14 +23,13 @@ import sys
 from pathlib import Path
 
 from protein_didi.cli import add_device_args, check_out
-from protein_didi.core.checkpoint import CheckpointError
 from protein_didi.core.device import resolve_device
 from protein_didi.core.request import add_sampling_args, sampling_args
 from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate, sequence_records
-from protein_didi.protein.pretrained import is_antibody_model, load_model
+from protein_didi.protein.pretrained import MODELS, is_antibody_model, load_model
 from protein_didi.protein.request import Motif, ProteinRequest
 
 
@@ -53,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m protein_didi.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--model", default="student", help="teacher, student, student-idlm, dplm-150m or a folder")
+    p.add_argument("--model", default="student", help=f"{', '.join(MODELS.names())} or a checkpoint folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
     add_sampling_args(p, ProteinRequest)
@@ -162,15 +161,13 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Sample and write; errors are raised (``python -m protein_didi.sample`` prints them as one line)."""
     args = build_parser().parse_args(argv)
     bar = LazyBar("")
     try:
         records = run(args, bar)
-    except (CheckpointError, InvalidSequenceError, ValueError) as err:
-        bar.close()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    bar.close()
+    finally:
+        bar.close()  # before any message, so an error line does not land on the bar's line
     return emit(records, args.out)
 
 
@@ -183,7 +180,3 @@ def emit(records: list[tuple[str, str]], out: Path | None) -> int:
         for rid, seq in records:
             print(f">{rid}\n{seq}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

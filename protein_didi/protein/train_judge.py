@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.checkpoint import save_json
+from protein_didi.core.loop import run_training
 from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
 from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.data import ProteinBatches
 from protein_didi.protein.evaluate import unigram_cross_entropy
 from protein_didi.protein.judge import ARCHITECTURES, CausalProteinLM, Judge
-from protein_didi.protein.shards import ProteinShards, ShardError, read_meta
+from protein_didi.protein.shards import ProteinShards, read_meta
 
 
 def causal_loss(model: CausalProteinLM, tokens: torch.Tensor, max_residues: int) -> torch.Tensor:
@@ -155,15 +155,8 @@ def build_task(args: argparse.Namespace) -> JudgeTask:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train; 0 on success. Errors are raised (``python -m protein_didi.train_judge`` prints them)."""
     args = build_parser().parse_args(argv)
-    try:
-        task = build_task(args)
-        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="judge")
-    except (ShardError, CheckpointError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    task = build_task(args)
+    run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="judge")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.distributed import SINGLE, Context, DistributedError
-from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.checkpoint import save_json
+from protein_didi.core.distributed import SINGLE, Context
+from protein_didi.core.loop import run_training
 from protein_didi.core.precision import native_bf16
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
 from protein_didi.core.teacher_task import BandedNelbo, NelboTeacherTask
@@ -46,7 +46,6 @@ from protein_didi.core.train_cli import (
     add_optimizer_args,
     add_parallel_args,
     add_run_args,
-    fail,
     start_parallel_run,
     training_parser,
 )
@@ -56,7 +55,7 @@ from protein_didi.protein.evaluate import heldout_elbo, unigram_cross_entropy
 from protein_didi.protein.hf_mlm import BertDenoiser
 from protein_didi.protein.model import ARCHITECTURES, EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import ProteinDenoiser, is_antibody_model, load_model, save_model
-from protein_didi.protein.shards import ProteinShards, ShardError, read_meta
+from protein_didi.protein.shards import ProteinShards, read_meta
 
 # the defaults that depend on whether a fresh model is trained or a pretrained one continued (None in the parser)
 FRESH_DEFAULTS: dict[str, Any] = {"arch": "tiny", "schedule": "loglinear", "lr": 1e-3, "warmup": 200, "bands": 0}
@@ -310,28 +309,21 @@ def build_model(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train; 0 on success. Errors are raised (``python -m protein_didi.train_teacher`` prints them as one line)."""
     args = build_parser().parse_args(argv)
-    ctx = None
-    try:
-        resolve_defaults(args)
-        ctx = start_parallel_run(args)
-        shards = ProteinShards.open(args.data, "train")
-        model, schedule, init_info = build_model(args, ctx.device)
-        if args.train_layers is not None:
-            trainable, total = train_top_layers(model, args.train_layers)
-            if ctx.is_main:
-                print(
-                    f"training the top {args.train_layers} layers and the LM head: {trainable / 1e6:.2f} M of "
-                    f"{total / 1e6:.2f} M parameters",
-                    file=sys.stderr,
-                )
-        task = TeacherTask(model, shards, args, ctx, schedule=schedule, init_info=init_info)
-        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="teacher", ctx=ctx)
-    except (ShardError, CheckpointError, TrainingDiverged, DistributedError, ValueError) as err:
-        return fail(err, ctx)
+    resolve_defaults(args)
+    ctx = start_parallel_run(args)
+    shards = ProteinShards.open(args.data, "train")
+    model, schedule, init_info = build_model(args, ctx.device)
+    if args.train_layers is not None:
+        trainable, total = train_top_layers(model, args.train_layers)
+        if ctx.is_main:
+            print(
+                f"training the top {args.train_layers} layers and the LM head: {trainable / 1e6:.2f} M of "
+                f"{total / 1e6:.2f} M parameters",
+                file=sys.stderr,
+            )
+    task = TeacherTask(model, shards, args, ctx, schedule=schedule, init_info=init_info)
+    run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="teacher", ctx=ctx)
     ctx.close()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

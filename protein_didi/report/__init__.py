@@ -20,8 +20,9 @@ found under its domain's name in one place.
 Run ``python -m protein_didi.report --help`` for the options, ``--domain text --help`` for the text report's.
 """
 
-from protein_didi.report.cli import build_parser, main
+from protein_didi.report.cli import main
 from protein_didi.report.evaluate import Evaluation, evaluate
+from protein_didi.report.protein import build_parser
 from protein_didi.report.render import render_html, write_outputs
 from protein_didi.report.sets import SequenceSet, load_set, parse_label, reference_lengths, reference_sets
 from protein_didi.report.sweep import run_sweep

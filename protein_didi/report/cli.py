@@ -1,18 +1,15 @@
 """``python -m protein_didi.report [--domain text]``: hand the arguments to the domain's report.
 
 Proteins (the default) are reported by :mod:`protein_didi.report.protein`, ``--domain text`` by
-:mod:`protein_didi.report.text` (``--help`` after the domain lists its options).
+:mod:`protein_didi.report.text` (``--help`` after the domain lists its options);
+:func:`protein_didi.cli.run_command` hands over.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from protein_didi.cli import split_domain
-from protein_didi.report import protein as protein_report
-from protein_didi.report.protein import build_parser, check_arguments
-
-__all__ = ["build_parser", "check_arguments", "main"]  # the protein report's parser and checks, for existing callers
+from protein_didi.cli import run_command, split_domain
 
 
 def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
@@ -21,14 +18,11 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
     ``folder`` (a ready :class:`~protein_didi.fold.esmfold.Folder`, for tests and the app) goes to the protein
     report; the text report folds nothing.
     """
-    domain, rest = split_domain(argv)
-    if domain == "text":
-        if folder is not None:
-            raise TypeError("folder= is for the protein report; the text report folds nothing")
-        from protein_didi.report import text as text_report
-
-        return text_report.main(rest)
-    return protein_report.main(rest, folder)
+    if folder is None:
+        return run_command("report", argv)
+    if split_domain(argv)[0] == "text":
+        raise TypeError("folder= is for the protein report; the text report folds nothing")
+    return run_command("report", argv, folder)
 
 
 if __name__ == "__main__":

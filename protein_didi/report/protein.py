@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from protein_didi.cli import add_device_args
-from protein_didi.core.checkpoint import CheckpointError
+from protein_didi.core.errors import UserError
 from protein_didi.eval.stats import composition
-from protein_didi.protein.alphabet import InvalidSequenceError
-from protein_didi.protein.fasta import FastaError
-from protein_didi.protein.mmseqs import MMseqsError, mmseqs_binary
+from protein_didi.protein.mmseqs import mmseqs_binary
 from protein_didi.report.defaults import novelty_source, reference_source
 from protein_didi.report.evaluate import Evaluation, evaluate
 from protein_didi.report.fanout import make_folder, merge_step, shard_and_device, shard_step
@@ -204,7 +202,7 @@ def check_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
-    """Entry point of ``python -m protein_didi.report`` for proteins (argv without ``--domain``).
+    """Entry point of ``python -m protein_didi.report`` for proteins (argv without ``--domain``); errors are raised.
 
     ``folder`` injects a ready :class:`~protein_didi.fold.esmfold.Folder` (tests, the app): it replaces
     ``--esmfold``/``--device``/``--fold-devices``; ``--shard`` builds its own.
@@ -278,9 +276,8 @@ def main(argv: list[str] | None = None, folder: Any | None = None) -> int:
             "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         write_outputs(ev, args.out, context)
-    except (FastaError, InvalidSequenceError, MMseqsError, CheckpointError, ValueError, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
+    except OSError as err:  # a path the user named cannot be read or written: theirs to fix, as a ValueError is
+        raise UserError(str(err)) from err
     print(f"reference: {reference_from.description}")
     print(f"novelty target: {train_from.description}")
     for note in ev.notes:

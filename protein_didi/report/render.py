@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import html
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -122,7 +121,3 @@ def print_summary(ev: Evaluation) -> None:
     cols = [c for c in ev.summary.columns if c not in ("model", "nfe", "length", "kind") and not c.endswith("_scored")]
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(ev.summary[cols].to_string(index=False, float_format="%.3f", na_rep="–"))
-
-
-def format_context(items: dict[str, Any]) -> dict[str, str]:
-    return {k: str(v) for k, v in items.items()}

@@ -29,14 +29,13 @@ import numpy as np
 import pandas as pd
 
 from protein_didi.cli import int_list
-from protein_didi.core.checkpoint import CheckpointError, atomic_write, save_json
+from protein_didi.core.checkpoint import atomic_write, save_json
 from protein_didi.core.device import resolve_device
-from protein_didi.text.data import TextCorpus, TextDataError
+from protein_didi.text.data import TextCorpus
 from protein_didi.text.evaluate import token_entropy
 from protein_didi.text.generate import TextRequest, decode_blocks, generate_tokens
 from protein_didi.text.judge import TextScorer, load_judge, perplexity
 from protein_didi.text.pretrained import load_model
-from protein_didi.text.tokenizer import TokenizerError
 
 
 @dataclass
@@ -173,30 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m protein_didi.report --domain text`` (argv without ``--domain``)."""
     args = build_parser().parse_args(argv)
-    try:
-        models = parse_models(args.models)
-        if not models and not args.samples and args.data is None:
-            raise ValueError("nothing to evaluate: give --models, --samples or --data")
-        if any(n < 1 for n in args.nfe):
-            raise ValueError(f"--nfe values must be ≥ 1, got {args.nfe}")
-        judge = load_judge(args.judge)
-        sets: list[SampleSet] = []
-        for label, name in models:
-            for nfe in args.nfe:
-                sets.append(sample_model(name, f"{label}-{nfe}", nfe, args.num, args.length, args.seed,
-                                         args.batch_size, args.device, args.out / "samples"))  # fmt: skip
-        sets += [read_samples(p) for p in args.samples]
-        if args.data is not None:
-            length = args.length or (load_model(models[0][1]).block_length if models else 128)
-            sets.append(reference_set(args.data, args.num, length, args.seed))
-        rows, per = [], []
-        for s in sets:
-            row, metrics = score_set(s, judge)
-            rows.append(row)
-            per.append(metrics)
-    except (CheckpointError, TextDataError, TokenizerError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    models = parse_models(args.models)
+    if not models and not args.samples and args.data is None:
+        raise ValueError("nothing to evaluate: give --models, --samples or --data")
+    if any(n < 1 for n in args.nfe):
+        raise ValueError(f"--nfe values must be ≥ 1, got {args.nfe}")
+    judge = load_judge(args.judge)
+    sets: list[SampleSet] = []
+    for label, name in models:
+        for nfe in args.nfe:
+            sets.append(sample_model(name, f"{label}-{nfe}", nfe, args.num, args.length, args.seed,
+                                     args.batch_size, args.device, args.out / "samples"))  # fmt: skip
+    sets += [read_samples(p) for p in args.samples]
+    if args.data is not None:
+        length = args.length or (load_model(models[0][1]).block_length if models else 128)
+        sets.append(reference_set(args.data, args.num, length, args.seed))
+    rows, per = [], []
+    for s in sets:
+        row, metrics = score_set(s, judge)
+        rows.append(row)
+        per.append(metrics)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = pd.DataFrame(rows)
     atomic_write(args.out / "summary.csv", lambda p: summary.to_csv(p, index=False))
@@ -211,7 +206,3 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "samples"} | {
         "samples": [str(p) for p in args.samples]
     }
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,24 +20,20 @@ from typing import Any
 import torch
 
 from protein_didi.cli import int_list
-from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.distributed import DistributedError
-from protein_didi.core.loop import TrainingDiverged
+from protein_didi.core.checkpoint import save_json
 from protein_didi.core.train_cli import (
     TRAINERS,
     config_from_args,
     distill_parser,
     distill_run,
-    fail,
     shipped_tensors,
     start_parallel_run,
     succeed,
 )
-from protein_didi.text.data import TextCorpus, TextDataError
+from protein_didi.text.data import TextCorpus
 from protein_didi.text.model import DiT
 from protein_didi.text.pretrained import load_model, save_model
 from protein_didi.text.prompts import TextPrompts
-from protein_didi.text.tokenizer import TokenizerError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,45 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one distillation; 0 on success, 2 with a one-line error."""
+    """Run one distillation; 0 on success. Errors are raised (``python -m protein_didi.distill`` prints them)."""
     args = build_parser().parse_args(argv)
-    ctx = None
-    try:
-        ctx = start_parallel_run(args)
-        device = ctx.device
-        teacher = load_model(args.teacher, device, args.tokenizer)
-        data_info: dict[str, Any] = {}
-        if args.data is not None:
-            corpus = TextCorpus(args.data)
-            corpus.check_tokenizer(teacher.tokenizer, f"teacher {args.teacher}")
-            data_info = {"distill_data": corpus.meta["source"]}
-        config = config_from_args(args)
-        lengths = args.lengths or [teacher.block_length]
-        prompts = TextPrompts(teacher.tokenizer, lengths, args.seed)
+    ctx = start_parallel_run(args)
+    device = ctx.device
+    teacher = load_model(args.teacher, device, args.tokenizer)
+    data_info: dict[str, Any] = {}
+    if args.data is not None:
+        corpus = TextCorpus(args.data)
+        corpus.check_tokenizer(teacher.tokenizer, f"teacher {args.teacher}")
+        data_info = {"distill_data": corpus.meta["source"]}
+    config = config_from_args(args)
+    lengths = args.lengths or [teacher.block_length]
+    prompts = TextPrompts(teacher.tokenizer, lengths, args.seed)
 
-        def export(out: Path, student: DiT, aux: torch.nn.Module, info: dict[str, Any]) -> None:
-            keep = {k: v for k, v in teacher.info.items() if k in ("block_length", "data", "data_dir", "arch")}
-            info = {
-                **keep,
-                **data_info,
-                **info,
-                "teacher": teacher.name,
-                "lengths": lengths,
-                "distill_steps": args.steps,
-            }
-            save_model(
-                out / "model", student, teacher.schedule, teacher.tokenizer, f"student-{args.method}", info,
-                shipped_tensors(aux),
-            )  # fmt: skip
-            save_json(out / "distill_config.json", info)
+    def export(out: Path, student: DiT, aux: torch.nn.Module, info: dict[str, Any]) -> None:
+        keep = {k: v for k, v in teacher.info.items() if k in ("block_length", "data", "data_dir", "arch")}
+        info = {
+            **keep,
+            **data_info,
+            **info,
+            "teacher": teacher.name,
+            "lengths": lengths,
+            "distill_steps": args.steps,
+        }
+        save_model(
+            out / "model", student, teacher.schedule, teacher.tokenizer, f"student-{args.method}", info,
+            shipped_tensors(aux),
+        )  # fmt: skip
+        save_json(out / "distill_config.json", info)
 
-        summary = distill_run(
-            TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx
-        )
-    except (CheckpointError, TextDataError, TokenizerError, TrainingDiverged, DistributedError, ValueError) as err:
-        return fail(err, ctx)
+    summary = distill_run(TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx)
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

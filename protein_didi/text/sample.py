@@ -15,14 +15,13 @@ import sys
 from pathlib import Path
 
 from protein_didi.cli import add_device_args, check_out
-from protein_didi.core.checkpoint import CheckpointError, atomic_write
+from protein_didi.core.checkpoint import atomic_write
 from protein_didi.core.device import resolve_device
 from protein_didi.core.request import add_sampling_args, sampling_args
 from protein_didi.progress import LazyBar
 from protein_didi.text.generate import decode_blocks, generate_tokens
 from protein_didi.text.pretrained import load_model
 from protein_didi.text.request import TextRequest
-from protein_didi.text.tokenizer import TokenizerError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +52,7 @@ def sampling_request(args: argparse.Namespace) -> TextRequest:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Sample and write; errors are raised (``python -m protein_didi.sample --domain text`` prints them as one line)."""
     args = build_parser().parse_args(argv)
     bar = LazyBar()
     try:
@@ -61,11 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         nfe = request.fitted(loaded).nfe
         bar.desc = f"{args.model} @ {nfe} NFE"
         tokens = generate_tokens(loaded, request, bar)
-    except (CheckpointError, TokenizerError, ValueError) as err:
-        bar.close()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    bar.close()
+    finally:
+        bar.close()  # before any message, so an error line does not land on the bar's line
     texts = decode_blocks(loaded, tokens)
     header = f"{Path(str(args.model)).name} · {nfe} NFE · {tokens.shape[1]} tokens · seed {args.seed}"
     if args.out is not None:
@@ -80,7 +77,3 @@ def main(argv: list[str] | None = None) -> int:
         for i, text in enumerate(texts):
             print(f"=== {header} #{i + 1}\n{text}\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.checkpoint import save_json
+from protein_didi.core.loop import run_training
 from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
 from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
 from protein_didi.text.data import TextCorpus, TextDataError
@@ -126,18 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train; 0 on success. Errors are raised (``python -m protein_didi.train_judge --domain text`` prints them)."""
     args = build_parser().parse_args(argv)
-    try:
-        device = start_run(args)
-        corpus = TextCorpus(args.data)
-        model = CausalTextLM(JudgeConfig(vocab_size=corpus.tokenizer.mask_id, **ARCHITECTURES[args.arch]))
-        run_training(JudgeTask(model, corpus, args, device), args.out, args.steps, args.resume, args.checkpoint_every,
-                     desc="text judge")  # fmt: skip
-    except (TextDataError, CheckpointError, TrainingDiverged, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    device = start_run(args)
+    corpus = TextCorpus(args.data)
+    model = CausalTextLM(JudgeConfig(vocab_size=corpus.tokenizer.mask_id, **ARCHITECTURES[args.arch]))
+    run_training(JudgeTask(model, corpus, args, device), args.out, args.steps, args.resume, args.checkpoint_every,
+                 desc="text judge")  # fmt: skip
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

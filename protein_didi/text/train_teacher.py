@@ -16,20 +16,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from protein_didi.core.checkpoint import CheckpointError, save_json
-from protein_didi.core.distributed import SINGLE, Context, DistributedError
-from protein_didi.core.loop import TrainingDiverged, run_training
+from protein_didi.core.checkpoint import save_json
+from protein_didi.core.distributed import SINGLE, Context
+from protein_didi.core.loop import run_training
 from protein_didi.core.teacher_task import NelboTeacherTask
 from protein_didi.core.train_cli import (
     add_arch_and_steps,
     add_optimizer_args,
     add_parallel_args,
     add_run_args,
-    fail,
     start_parallel_run,
     training_parser,
 )
-from protein_didi.text.data import TextBatches, TextCorpus, TextDataError, content_mask
+from protein_didi.text.data import TextBatches, TextCorpus, content_mask
 from protein_didi.text.evaluate import heldout_nelbo, mean_token_entropy, unigram_cross_entropy
 from protein_didi.text.model import ARCHITECTURES, DiT, dit_config
 from protein_didi.text.pretrained import save_model
@@ -95,19 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train; 0 on success. Errors are raised (``python -m protein_didi.train_teacher`` prints them)."""
     args = build_parser().parse_args(argv)
-    ctx = None
-    try:
-        ctx = start_parallel_run(args)
-        corpus = TextCorpus(args.data)
-        model = DiT(dit_config(args.arch, corpus.tokenizer.vocab_size), corpus.tokenizer.mask_id)
-        task = TeacherTask(model, corpus, args, ctx)
-        run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="text teacher", ctx=ctx)
-    except (TextDataError, CheckpointError, TrainingDiverged, DistributedError, ValueError) as err:
-        return fail(err, ctx)
+    ctx = start_parallel_run(args)
+    corpus = TextCorpus(args.data)
+    model = DiT(dit_config(args.arch, corpus.tokenizer.vocab_size), corpus.tokenizer.mask_id)
+    task = TeacherTask(model, corpus, args, ctx)
+    run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="text teacher", ctx=ctx)
     ctx.close()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

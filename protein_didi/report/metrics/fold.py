@@ -133,7 +133,6 @@ def distribution(ev: Any) -> str:
 SHUFFLED_MAX = 16  # shuffled chains per natural-antibody row: enough for a scale, cheap to fold (~3 s each on CPU)
 SHUFFLED_KIND = "shuffled antibody"
 NATURAL_KIND = "natural antibody"
-STRUCTURE_KEYS = ("ab_prmsd", "ab_prmsd_share_below_1", "ab_worst_cdr", "ab_worst_cdr_prmsd")
 
 
 def _antibody_labels(sc: Scoring) -> set[str]:

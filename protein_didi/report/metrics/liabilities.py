@@ -38,10 +38,6 @@ MAX_LISTED = 200  # designs listed on the page; all of them are in metrics.csv a
 NOT_NUMBERED = "not numbered by ANARCI (no regions)"
 
 
-def _count(v: Any) -> str:
-    return f"{v:.2f}"
-
-
 class Liabilities(MetricFamily):
     name = "liabilities"
     table = "liabilities"
