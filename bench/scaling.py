@@ -69,10 +69,10 @@ def build_task(job: str, opts: argparse.Namespace, ctx):
     from protein_didi.protein.model import EsmDenoiser, esm_config
     from protein_didi.protein.shards import ProteinShards
 
-    argv = ["--data", str(DATA), "--out", tempfile.mkdtemp(), "--batch-size", str(opts.batch * 4)]
-    args = train_teacher.build_parser().parse_args([*argv, "--micro-batch-size", str(opts.group * 2)])
+    settings = train_teacher.ProteinTeacherSettings(batch_size=opts.batch * 4, micro_batch_size=opts.group * 2)
     torch.manual_seed(0)
-    task = train_teacher.TeacherTask(EsmDenoiser(esm_config("tiny")), ProteinShards.open(DATA, "train"), args, ctx)
+    shards = ProteinShards.open(DATA, "train")
+    task = train_teacher.TeacherTask(EsmDenoiser(esm_config("tiny")), shards, settings, DATA, ctx)
     return task, [task.wrapped]
 
 

@@ -120,4 +120,4 @@ def test_every_trainer_runs_through_the_shared_loop(module: str) -> None:
         if isinstance(n, ast.Call)
     }
     assert calls & {"run_training", "distill_run"}, f"{module} trains outside core.loop.run_training"
-    assert "run_training(" in (ROOT / "protein_didi/core/train_cli.py").read_text()  # distill_run's loop
+    assert "run_training(" in (ROOT / "protein_didi/core/run_driver.py").read_text()  # distill_run's loop

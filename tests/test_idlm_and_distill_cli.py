@@ -127,6 +127,7 @@ def test_both_methods_run_through_one_entry_point(tiny_model, tmp_path, method):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     info = json.loads((out / "distill_config.json").read_text())
     assert info["method"] == method and info["teacher"] == str(tmp_path / "teacher")
+    assert info["settings"]["bank_size"] == 4 and info["settings"]["lr_aux"] == (5e-6 if method == "didi" else 1e-5)
     # resuming a finished run with the other method is refused with a one-line error
     other = "idlm" if method == "didi" else "didi"
     assert distill_main([*args[:5], other, *args[6:], "--resume"]) == 2

@@ -133,4 +133,5 @@ def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monke
 
     exported = load_judge(str(tmp_path / "part"))  # a run folder resolves to its model/
     assert exported.info["data"] == "synthetic" and exported.info["valid_unigram_nats_per_residue"] > 0
+    assert exported.info["settings"]["steps"] == 6 and exported.info["settings"]["lr"] == 3e-3
     assert np.isfinite(exported.nll(["MKVLA"])).all()

@@ -179,6 +179,7 @@ def test_export_is_a_bert_model_that_keeps_the_antibody_flag(synthetic_data, ant
     assert info["init"] == str(antibody_folder) and info["data"] == "synthetic" and info["licence"] == licence
     assert set(info["valid_nelbo_by_mask_rate"]) == {*BAND_KEYS, "heldout_nelbo"}
     assert info["train_length_histogram"] and info["train_layers"] == "all"
+    assert info["settings"]["lr"] == 4e-5 and info["settings"]["licence"] == licence
 
 
 def test_splits_prepared_without_clustering_carry_their_licence_into_the_model(bert_folder, tmp_path):
@@ -233,9 +234,9 @@ def test_bf16_runs_only_where_it_is_native(synthetic_data, bert_folder, tmp_path
 
 
 def test_fresh_runs_keep_their_defaults():
-    args = trainer.resolve_defaults(trainer.build_parser().parse_args(["--data", "d", "--out", "o"]))
+    args = trainer.settings_from_args(trainer.build_parser().parse_args(["--data", "d", "--out", "o"]))
     assert (args.arch, args.schedule, args.lr, args.warmup, args.lr_end, args.band_sequences) == (
         "tiny", "loglinear", 1e-3, 200, None, 0,
     )  # fmt: skip
-    args = trainer.resolve_defaults(trainer.build_parser().parse_args(["--data", "d", "--out", "o", "--init", "x"]))
+    args = trainer.settings_from_args(trainer.build_parser().parse_args(["--data", "d", "--out", "o", "--init", "x"]))
     assert (args.lr, args.lr_end, args.warmup, args.band_sequences) == (4e-5, 1e-5, 100, 64)

@@ -52,6 +52,7 @@ def test_teacher_export_records_elbo_unigram_and_tokenizer(setup):
     assert teacher.role == "teacher" and teacher.block_length == LENGTH and teacher.tokenizer.kind == "bpe"
     assert info["valid_nelbo_nats_per_token"] > 0 and info["valid_unigram_nats_per_token"] > 0
     assert 0 < info["valid_token_entropy"] <= np.log(LENGTH - 2)
+    assert info["settings"]["block_length"] == LENGTH and info["settings"]["lr"] == 2e-3
 
 
 def test_teacher_resume_is_exact(setup, tmp_path, monkeypatch):

@@ -68,12 +68,14 @@ def _without_times(raw: bytes) -> dict:
     return info
 
 
-def test_exported_model_loads_and_records_heldout_elbo(synthetic_data, tmp_path):
+def test_exported_model_loads_and_records_heldout_nelbo_and_its_settings(synthetic_data, tmp_path):
     assert main(_args(synthetic_data, tmp_path / "run", 3)) == 0
     loaded = load_model(str(tmp_path / "run" / "model"))
     assert loaded.role == "teacher"
     assert loaded.info["valid_elbo_nats_per_residue"] > 0
     assert loaded.info["valid_unigram_nats_per_residue"] > 0
+    settings = loaded.info["settings"]  # every setting that made it, the learning rate included
+    assert (settings["lr"], settings["warmup"], settings["arch"], settings["steps"]) == (1e-3, 2, "test", 3)
 
 
 def test_corrupt_checkpoint_is_a_one_line_error(synthetic_data, tmp_path, capsys):

@@ -25,39 +25,73 @@ import copy
 import functools
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from protein_didi.core.discriminator import Discriminator, mean_masked_logit, per_position_bce
-from protein_didi.core.distill_base import DistillConfig, DistillTrainer
-from protein_didi.core.distill_common import Rollout, rollout_to, sample_clean
+from protein_didi.core.distill_base import ABLATIONS, OPTIMISATION, DistillConfig, DistillTrainer
 from protein_didi.core.masking import corrupt
+from protein_didi.core.rollout import Rollout, rollout_to, sample_clean
 from protein_didi.core.sampler import without_suppressed
-from protein_didi.core.timesampling import TimeSampler
+from protein_didi.core.settings import redefault, setting
+from protein_didi.core.timesampling import TIME_DISTRIBUTIONS, TimeSampler
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DidiConfig(DistillConfig):
     """DiDi-Instruct settings; defaults follow the paper's protein run (App. E.9) unless noted.
 
-    ``lr_aux`` is the discriminator's learning rate (paper: 5e-6).
+    ``lr_aux`` is the discriminator's learning rate (paper: 5e-6). ``regularization=False`` zeroes the KL and
+    entropy weights (``--no-regularization``), so the trainer and the recorded settings read the weights it used.
     """
 
-    reward_clip: float = 5.0
-    disc_warmup: int = 100
-    kl_weight: float = 0.05
-    entropy_weight: float = 5e-4
-    time_dist: str | None = None  # None: Beta(2,5) for ≤16-step students, Beta(5,2) above
-    omega: str = "elbo"
-    grouped_norm: bool = True
-    score_decompose: bool = True
-    coupled_time: bool = True
+    lr_aux: float = redefault(
+        DistillConfig, "lr_aux", 5e-6, flag="--lr-disc", help="didi: discriminator AdamW lr (paper: 5e-6)",
+        group=OPTIMISATION,
+    )  # fmt: skip
+    reward_clip: float = setting(5.0, "clip normalised rewards to ±this", "--reward-clip", group=OPTIMISATION)
+    disc_warmup: int = setting(100, "iterations training only D (student frozen)", "--disc-warmup", group=OPTIMISATION)
     # not in the paper: train D's head on the frozen teacher's features (see core/discriminator.py)
-    disc_head_only: bool = False
+    disc_head_only: bool = setting(
+        False,
+        "didi: train D's head on the frozen teacher's features (not the paper's full D): the student ships a "
+        "few-MB discriminator and D's update needs no backward pass through the backbone",
+        "--disc-head-only",
+        group=OPTIMISATION,
+    )
+    kl_weight: float = setting(
+        0.05, "forward KL(teacher‖student) weight ({default})", "--kl-weight", group=OPTIMISATION
+    )
+    entropy_weight: float = setting(
+        5e-4, "student entropy bonus weight ({default})", "--entropy-weight", group=OPTIMISATION
+    )
+    # None: Beta(2,5) for ≤16-step students, Beta(5,2) above
+    time_dist: str | None = setting(
+        None,
+        "π(t) for τ (default: beta25 for ≤16-step students, beta52 above; uniform = ablation)",
+        "--time-dist",
+        choices=sorted(TIME_DISTRIBUTIONS),
+        group=ABLATIONS,
+    )
+    omega: str = setting("elbo", "ω(t): −α'/(1−α) or 1 (ablation)", "--omega", choices=["elbo", "one"], group=ABLATIONS)
+    grouped_norm: bool = setting(True, "use raw rewards (no (R−μ)/σ per group)", "--no-grouped-norm", group=ABLATIONS)
+    score_decompose: bool = setting(True, "one-jump student from all-[MASK]", "--no-score-decompose", group=ABLATIONS)
+    coupled_time: bool = setting(True, "draw D's corruption time independently", "--no-coupled-time", group=ABLATIONS)
+    regularization: bool = setting(True, "drop the KL and entropy terms", "--no-regularization", group=ABLATIONS)
     # not in the paper: score the trajectory on a random subset of its intermediate steps (see path_steps)
-    path_samples: int | None = None
-    norm_eps: float = 1e-6
+    path_samples: int | None = setting(
+        None,
+        "score the student's trajectory on its first step plus this many later steps, importance-weighted "
+        "(unbiased, noisier; default: every step, as the paper)",
+        "--path-samples",
+        group=ABLATIONS,
+    )
+    norm_eps: ClassVar[float] = 1e-6  # ε of the grouped normalisation (eq. 7): a constant, not a setting
+
+    def __post_init__(self) -> None:
+        if not self.regularization:
+            self.kl_weight = self.entropy_weight = 0.0
 
     def time_sampler(self) -> TimeSampler:
         return TimeSampler(self.time_dist or TimeSampler.default_for_nfe(self.student_nfe), self.omega)
@@ -104,6 +138,7 @@ class DidiTrainer(DistillTrainer):
     """One DiDi-Instruct iteration per ``train_step``; plugs into :func:`protein_didi.core.loop.run_training`."""
 
     method = "didi"
+    config_type = DidiConfig
     cfg: DidiConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

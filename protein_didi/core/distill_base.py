@@ -1,9 +1,11 @@
-"""What every teacher→student distillation trainer shares; methods differ only in the auxiliary model and objective.
+"""The distillation trainer every method builds on: its settings, and a base class that does all but the objective.
 
 Both DiDi-Instruct (auxiliary = discriminator) and IDLM (auxiliary = fake
 diffusion model) initialise student and auxiliary from the frozen teacher,
 train them alternately with AdamW, keep an EMA of the student, draw reference
-samples from a seeded teacher bank, and checkpoint through the shared loop.
+samples from a seeded teacher bank (:mod:`protein_didi.core.teacher_bank`), and
+checkpoint through the shared loop; a method adds its auxiliary network, its
+objective and its own settings.
 
 Data parallelism: a step's batch is ``batch_size / group_size`` groups, each
 drawing its randomness from generators seeded by (seed, step, group). Under
@@ -20,37 +22,66 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from protein_didi.core.denoiser import Denoiser
-from protein_didi.core.distill_common import PromptSource, TeacherBank
 from protein_didi.core.distributed import SINGLE, Context
 from protein_didi.core.ema import EMA, relative_distance
 from protein_didi.core.loop import step_seed
 from protein_didi.core.optim import backward_mean, clip_and_step, linear_warmup_decay
 from protein_didi.core.schedule import NoiseSchedule
+from protein_didi.core.settings import setting, settings_dict
+from protein_didi.core.teacher_bank import PromptSource, TeacherBank
+
+# the argument groups of ``distill --help`` the settings are listed in (see train_cli.distill_parser)
+RUN, OPTIMISATION, ABLATIONS = "run", "optimisation", "ablations"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DistillConfig:
-    """Settings common to all methods."""
+    """Settings common to all methods; each field is also its ``distill`` flag (:mod:`protein_didi.core.settings`).
 
-    student_nfe: int = 8
-    batch_size: int = 8
-    steps: int = 600
-    lr_student: float = 1e-5
-    lr_aux: float = 5e-6  # discriminator (DiDi-Instruct) or fake model (IDLM)
-    warmup: int | None = None  # linear warm-up updates per network; None: 10 % of its updates (paper: 1,000 of 10k)
-    weight_decay: float = 0.01  # paper App. D.4 (Table 5)
-    ema: float = 0.9999  # bias-corrected (core/ema.py), so short runs do not export the teacher
-    grad_clip: float = 1.0
-    teacher_nfe: int = 128
-    bank_size: int = 64
-    seed: int = 0
-    group_size: int | None = None  # None: the whole batch is one group
+    The defaults are the CLI's, which the README's runs and the shipped students used (a 32-sample bank per length).
+    ``lr_aux`` is the auxiliary network's learning rate; each method names its flag and default.
+    """
+
+    steps: int = setting(600, "training iterations (default {default})", "--steps", group=RUN)
+    student_nfe: int = setting(8, "sampling steps the student is trained for ({default})", "--student-nfe", group=RUN)
+    batch_size: int = setting(8, "student samples per iteration, all processes ({default})", "--batch-size", group=RUN)
+    group_size: int | None = setting(
+        None,
+        "samples sharing one reward normalisation and random stream (default: the batch); "
+        "under torchrun, batch/group must be a multiple of the process count",
+        "--group-size",
+        group=RUN,
+    )  # None: the whole batch is one group
+    teacher_nfe: int = setting(128, "teacher steps for its sample bank ({default})", "--teacher-nfe", group=RUN)
+    bank_size: int = setting(32, "teacher samples per length in the bank ({default})", "--bank-size", group=RUN)
+    seed: int = setting(0, "seed of every random draw (default {default})", "--seed", group=RUN)
+    lr_student: float = setting(1e-5, "student AdamW lr (paper: 1e-5)", "--lr-student", group=OPTIMISATION)
+    lr_aux: float = setting(help="AdamW lr of the discriminator (DiDi-Instruct) or fake model (IDLM)")
+    warmup: int | None = setting(
+        None,
+        "linear lr warm-up updates for each network, then linear decay to 0 "
+        "(default: 10%% of that network's updates; paper: 1,000 of 10,000)",
+        "--warmup",
+        group=OPTIMISATION,
+    )  # None: 10 % of the network's updates
+    # paper App. D.4 (Table 5)
+    weight_decay: float = setting(
+        0.01, "AdamW weight decay, both networks ({default})", "--weight-decay", group=OPTIMISATION
+    )
+    # bias-corrected (core/ema.py), so short runs do not export the teacher
+    ema: float = setting(
+        0.9999,
+        "student EMA decay (paper 0.9999); bias-corrected, so short runs average their own updates",
+        "--ema",
+        group=OPTIMISATION,
+    )
+    grad_clip: float = setting(1.0, "gradient-norm clip for both networks", "--grad-clip", group=OPTIMISATION)
 
     @property
     def group(self) -> int:
@@ -76,6 +107,7 @@ class DistillTrainer(ABC):
     """A :class:`~protein_didi.core.loop.TrainTask` holding teacher, student, auxiliary model and their optimisers."""
 
     method: str = "base"
+    config_type: ClassVar[type[DistillConfig]] = DistillConfig  # the settings (and ``distill`` flags) of the method
     summary: str = ""  # set by export(): how far the exported student moved from the teacher
 
     def __init__(
@@ -222,4 +254,7 @@ class DistillTrainer(ABC):
         student.load_state_dict(student_weights)
         aux = self.fresh_aux().eval()
         aux.load_state_dict(aux_weights)
-        self.exporter(out_dir, student, aux, {"method": self.method, **asdict(self.cfg), **moved})
+        # the settings twice: flat (what earlier exports and their readers have, e.g. ``disc_head_only``) and as the
+        # ``settings`` entry every trainer's export has
+        info = {"method": self.method, **asdict(self.cfg), **moved, "settings": settings_dict(self.cfg)}
+        self.exporter(out_dir, student, aux, info)

@@ -26,23 +26,40 @@ import copy
 import functools
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from protein_didi.core.denoiser import Denoiser
-from protein_didi.core.distill_base import DistillConfig, DistillTrainer
+from protein_didi.core.distill_base import OPTIMISATION, DistillConfig, DistillTrainer
 from protein_didi.core.masking import corrupt
 from protein_didi.core.sampler import sample_categorical, without_suppressed
 from protein_didi.core.schedule import NoiseSchedule
+from protein_didi.core.settings import redefault, setting
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IdlmConfig(DistillConfig):
-    """IDLM settings. ``lr_aux`` is the fake model's learning rate; the paper uses 1e-6 for both networks."""
+    """IDLM settings. ``lr_aux`` is the fake model's learning rate, by default the student's (the paper uses 1e-6
+    for both networks).
 
-    fake_updates: int = 1  # fake-model steps per student step (the paper alternates 1:1)
-    t_min: float = 1e-3
+    ``lr_aux=None`` becomes ``lr_student`` when the config is made, so the recorded value is the rate used.
+    """
+
+    lr_aux: float = redefault(
+        DistillConfig, "lr_aux", None, flag="--lr-fake", help="idlm: fake-model lr (default: --lr-student)",
+        group=OPTIMISATION,
+    )  # fmt: skip
+    # the paper alternates 1:1
+    fake_updates: int = setting(
+        1, "idlm: fake-model steps per student step ({default})", "--fake-updates", group=OPTIMISATION
+    )
+    t_min: ClassVar[float] = 1e-3  # lowest time of the student's input and the losses: a constant, not a setting
+
+    def __post_init__(self) -> None:
+        if self.lr_aux is None:
+            self.lr_aux = self.lr_student
 
 
 def soft_mdlm_terms(
@@ -84,6 +101,7 @@ class IdlmTrainer(DistillTrainer):
     """One fake-model update then one student update per ``train_step`` (Algorithm 1)."""
 
     method = "idlm"
+    config_type = IdlmConfig
     cfg: IdlmConfig
 
     def build_aux(self) -> nn.Module:

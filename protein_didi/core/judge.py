@@ -1,4 +1,5 @@
-"""What every domain's judge shares: its size, its folder, and how the folder is read and written.
+"""What every domain's judge shares: its size, its training settings, its folder, and how the folder is read and
+written.
 
 A judge is a small causal LM (:class:`~protein_didi.core.causal_lm.CausalALiBiLM`) that scores generated
 sequences (generative perplexity). A domain brings its vocabulary, how it reads sequences and what else its
@@ -17,7 +18,9 @@ import torch
 from torch import nn
 
 from protein_didi.core.checkpoint import CheckpointError, load_tensors, save_json, save_tensors
+from protein_didi.core.optim import TrainSettings
 from protein_didi.core.pretrained import cast, load_state
+from protein_didi.core.settings import redefault
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,14 @@ SIZES: dict[str, dict[str, int]] = {  # named judge sizes (all but the vocabular
     "small": dict(hidden_size=128, num_layers=3, num_heads=4, intermediate_size=512),
     "test": dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64),
 }
+
+
+@dataclass(kw_only=True)
+class JudgeSettings(TrainSettings):
+    """What both domains' judges train with (AdamW on next-token cross-entropy); a domain adds its defaults."""
+
+    arch: str = redefault(TrainSettings, "arch", "small", choices=sorted(SIZES), help="judge size (default {default})")
+    lr: float = redefault(TrainSettings, "lr", 3e-3)
 
 
 def judge_folder(name_or_path: str, shipped: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -48,3 +49,29 @@ def masked_diffusion_loss(
         nll_masked=(nll * masked).sum().detach() / max(n_masked, 1),
         num_masked=n_masked,
     )
+
+
+@torch.no_grad()
+def nelbo_per_token(
+    model: Denoiser,
+    batches: Iterable[torch.Tensor],
+    maskable: Callable[[torch.Tensor], torch.Tensor],
+    schedule: NoiseSchedule,
+    *,
+    draws: int,
+    generator: torch.Generator,
+) -> float:
+    """The NELBO in nats per maskable token over clean-token ``batches``, ``draws`` (t, mask) draws each.
+
+    The held-out NELBO of both domains (each picks its held-out batches and maskable positions); ``generator``
+    seeds every draw, so checkpoints compare on identical draws.
+    """
+    total, count = 0.0, 0
+    for x in batches:
+        where = maskable(x)
+        for _ in range(draws):
+            terms = masked_diffusion_loss(model, x, where, schedule, generator=generator)
+            n = int(where.sum())
+            total += float(terms.loss) * n
+            count += n
+    return total / count

@@ -1,12 +1,13 @@
-"""AdamW with warm-up and cosine decay, one optimiser step, and a task's resumable state, as trainers use them."""
+"""AdamW with warm-up and cosine decay, one optimiser step, and a task's resumable state, as trainers use them; the
+settings every single-optimiser trainer (teacher, judge) is given."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,6 +16,34 @@ from torch import nn
 from protein_didi.core.distributed import SINGLE, Context, full_tensor, sync_context
 from protein_didi.core.loss import masked_diffusion_loss
 from protein_didi.core.schedule import NoiseSchedule
+from protein_didi.core.settings import setting
+
+
+@dataclass(kw_only=True)
+class TrainSettings:
+    """What a trainer with one AdamW optimiser (a teacher, a judge) is given; each field is also its flag.
+
+    The core says once what a setting means and how it is spelt; a domain's trainer subclasses this with its own
+    defaults (the settings without one here) and, where a setting means something of its own, its help
+    (:func:`~protein_didi.core.settings.redefault`), plus the settings only it has.
+    """
+
+    arch: str = setting(help="model size (default {default})", flag="--arch")  # choices: the domain's sizes
+    steps: int = setting(help="optimizer steps (default {default})", flag="--steps")
+    batch_size: int = setting(help="sequences per step (default {default})", flag="--batch-size")
+    lr: float = setting(help="peak AdamW learning rate (default {default})", flag="--lr")
+    warmup: int = setting(help="linear warm-up steps (default {default})", flag="--warmup")
+    weight_decay: float = setting(0.01, "AdamW weight decay (default {default})", "--weight-decay")
+    grad_clip: float = setting(1.0, "gradient-norm clip (default {default})", "--grad-clip")
+    bf16: bool = setting(False, "bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs", "--bf16")
+    seed: int = setting(0, "seed of batches and initial weights (default {default})", "--seed")
+
+    def export_info(self, parameters: int, seconds: float) -> dict[str, Any]:
+        """The entries an export's info opens with: which model was trained how, and for how long."""
+        return {
+            "arch": self.arch, "parameters": parameters, "trained_steps": self.steps, "batch_size": self.batch_size,
+            "lr": self.lr, "bf16_autocast": self.bf16, "seed": self.seed, "train_seconds": round(seconds, 1),
+        }  # fmt: skip
 
 
 def adamw_with_warmup_cosine(
@@ -58,12 +87,17 @@ def linear_warmup_decay(opt: torch.optim.Optimizer, warmup: int, total: int) -> 
     return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
 
 
-def adamw_from_args(
-    params: Iterable[nn.Parameter], args: argparse.Namespace, *, floor: float
+def adamw_for(
+    params: Iterable[nn.Parameter], settings: TrainSettings, *, floor: float
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """:func:`adamw_with_warmup_cosine` with ``--lr --weight-decay --warmup --steps`` (see ``train_cli``)."""
+    """:func:`adamw_with_warmup_cosine` with the settings' rate, weight decay, warm-up and steps."""
     return adamw_with_warmup_cosine(
-        params, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup, steps=args.steps, floor=floor
+        params,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        warmup=settings.warmup,
+        steps=settings.steps,
+        floor=floor,
     )
 
 

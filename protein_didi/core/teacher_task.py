@@ -8,17 +8,18 @@ accumulates its share of units and DDP averages gradients across ranks. The
 data position (examples consumed) is part of the checkpoint, so a resumed run —
 on any number of processes — reads on from exactly there.
 
-A task given a :class:`BandedNelbo` also reports the held-out NELBO per band of
-mask rates (:meth:`NelboTeacherTask.evaluate`), which the loop logs before the
-first step and at every checkpoint.
+The task is given its :class:`TeacherSettings` (the settings and flags both domains' teachers share;
+each domain subclasses them with its defaults and its own settings). A task given a :class:`BandedNelbo`
+also reports the held-out NELBO per band of mask rates (:meth:`NelboTeacherTask.evaluate`), which the loop
+logs before the first step and at every checkpoint.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,12 +29,27 @@ from protein_didi.core.distributed import SINGLE, Context
 from protein_didi.core.ema import EMA
 from protein_didi.core.loop import step_seed
 from protein_didi.core.loss import masked_diffusion_loss
-from protein_didi.core.optim import OptimizerState, adamw_from_args, nelbo_step
+from protein_didi.core.optim import OptimizerState, TrainSettings, adamw_for, nelbo_step
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
+from protein_didi.core.settings import setting
 
 Reader = Callable[[int, int], torch.Tensor]  # (stream position, n) → (n, L) clean tokens
 Maskable = Callable[[torch.Tensor], torch.Tensor]  # (n, L) clean tokens → (n, L) bool, the positions noise may hit
 MASK_RATE_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))
+
+
+@dataclass(kw_only=True)
+class TeacherSettings(TrainSettings):
+    """A masked-diffusion teacher's settings beyond the optimiser's: its EMA, noise schedule and micro-batches."""
+
+    ema: float = setting(0.999, "EMA decay of exported weights (default {default})", "--ema")
+    schedule: str = setting("loglinear", "noise schedule α_t", "--schedule", choices=["loglinear", "cosine"])
+    micro_batch_size: int | None = setting(
+        None,
+        "examples per gradient-accumulation unit (default: batch size / processes); "
+        "fix it to make runs on different process counts compute the same updates",
+        "--micro-batch-size",
+    )
 
 
 class BandedNelbo:
@@ -110,33 +126,33 @@ class NelboTeacherTask(OptimizerState):
         read: Reader,
         maskable: Callable[[torch.Tensor], torch.Tensor],
         epoch_size: int,
-        args: argparse.Namespace,
+        settings: TeacherSettings,
         ctx: Context = SINGLE,
         lr_floor: float = 0.1,
         schedule: NoiseSchedule | None = None,
         bands: BandedNelbo | None = None,
     ) -> None:
-        """``schedule`` (default ``--schedule``) is the noise schedule; a pretrained model passes its own.
+        """``schedule`` (default: the settings' ``schedule``) is the noise schedule; a pretrained model passes its own.
 
         Parameters already frozen (``requires_grad`` false) are never updated: AdamW keeps no state for them.
         ``bands`` makes :meth:`evaluate` report the held-out NELBO per mask-rate band; give it on every rank
         (under FSDP the averaged weights it reads are gathered by all ranks together).
         """
         self.model, self.read, self.maskable, self.epoch_size = model.to(ctx.device), read, maskable, epoch_size
-        self.args, self.ctx, self.device = args, ctx, ctx.device
+        self.settings, self.ctx, self.device = settings, ctx, ctx.device
         # the architecture to export the averaged weights into (FSDP shards self.model in place); rank 0 only
         self.template = copy.deepcopy(self.model).cpu() if ctx.sharded and ctx.is_main else None
         # the probe (one example, only read under torchrun) finds parameters no forward pass reaches
         self.wrapped = ctx.wrap(
             self.model, lambda net: net(read(0, 1).to(ctx.device), torch.full((1,), 0.5, device=ctx.device))
         )
-        self.schedule = schedule if schedule is not None else get_schedule(args.schedule)
+        self.schedule = schedule if schedule is not None else get_schedule(settings.schedule)
         self.bands = bands
-        self.opt, self.sched = adamw_from_args(self.model.parameters(), args, floor=lr_floor)
-        self.ema = EMA(self.model, args.ema)
-        self.micro = micro_batch_size(args.batch_size, getattr(args, "micro_batch_size", None), ctx.world_size)
+        self.opt, self.sched = adamw_for(self.model.parameters(), settings, floor=lr_floor)
+        self.ema = EMA(self.model, settings.ema)
+        self.micro = micro_batch_size(settings.batch_size, settings.micro_batch_size, ctx.world_size)
         self.units = ctx.units(
-            args.batch_size // self.micro,
+            settings.batch_size // self.micro,
             "micro-batches",
             fix="pick --batch-size / --micro-batch-size as a multiple of the process count",
         )
@@ -147,14 +163,14 @@ class NelboTeacherTask(OptimizerState):
         units = []
         for u in self.units:
             x = self.read(self.position + u * self.micro, self.micro).to(self.device)
-            gen = torch.Generator(device=self.device).manual_seed(step_seed(self.args.seed, step, u))
+            gen = torch.Generator(device=self.device).manual_seed(step_seed(self.settings.seed, step, u))
             units.append((x, self.maskable(x), gen))
         metrics = nelbo_step(
-            self.model, units, self.schedule, self.opt, self.sched, self.args.grad_clip,
-            getattr(self.args, "bf16", False), self.wrapped,
+            self.model, units, self.schedule, self.opt, self.sched, self.settings.grad_clip, self.settings.bf16,
+            self.wrapped,
         )  # fmt: skip
         self.ema.update(self.model)
-        self.position += self.args.batch_size
+        self.position += self.settings.batch_size
         return {**metrics, "epoch": self.position / self.epoch_size}
 
     def averaged_model(self) -> nn.Module | None:

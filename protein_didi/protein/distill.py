@@ -26,15 +26,8 @@ import torch
 
 from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import save_json
-from protein_didi.core.train_cli import (
-    TRAINERS,
-    config_from_args,
-    distill_parser,
-    distill_run,
-    shipped_tensors,
-    start_parallel_run,
-    succeed,
-)
+from protein_didi.core.run_driver import distill_run, shipped_tensors, start_parallel_run, succeed
+from protein_didi.core.train_cli import distill_config, distill_parser
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.fasta import read_fasta
 from protein_didi.protein.model import EsmDenoiser
@@ -81,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one distillation; 0 on success. Errors are raised (``python -m protein_didi.distill`` prints them)."""
     args = build_parser().parse_args(argv)
     args.lengths = args.lengths or PROTEIN_LENGTHS
-    ctx = start_parallel_run(args)
+    config = distill_config(args)
+    ctx = start_parallel_run(args.device, config.seed, fsdp=args.fsdp)
     device = ctx.device
     teacher = load_model(args.teacher, device)
     # distil the distribution we sample: the 20 standard residues. Renormalising non-standard ones away after
@@ -94,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         if not str(meta.get("alphabet", "")).startswith("esm"):
             raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
         data_info = {"distill_data": meta.get("source")}
-    config = config_from_args(args)
-    prompts = ProteinPrompts(args.lengths, args.seed)
+    prompts = ProteinPrompts(args.lengths, config.seed)
     bank = None
     if args.teacher_samples is not None:
         bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)
@@ -113,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         save_json(out / "distill_config.json", info)
 
     summary = distill_run(
-        TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx, bank
-    )
+        config, teacher.model, teacher.schedule, prompts, export, ctx,
+        out=args.out, resume=args.resume, checkpoint_every=args.checkpoint_every, teacher_samples=bank,
+    )  # fmt: skip
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")

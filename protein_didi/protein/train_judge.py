@@ -14,22 +14,37 @@ valid split next to the unigram baseline it must beat; copy it to
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from protein_didi.core.checkpoint import save_json
+from protein_didi.core.judge import JudgeSettings
 from protein_didi.core.loop import run_training
-from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
-from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
+from protein_didi.core.optim import OptimizerState, adamw_for, optimizer_step
+from protein_didi.core.run_driver import report_export, start_run
+from protein_didi.core.settings import dataclass_from_args, redefault, setting, settings_dict
+from protein_didi.core.train_cli import trainer_parser
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.data import ProteinBatches
 from protein_didi.protein.evaluate import unigram_cross_entropy
 from protein_didi.protein.judge import ARCHITECTURES, CausalProteinLM, Judge
 from protein_didi.protein.shards import ProteinShards, read_meta
+
+
+@dataclass(kw_only=True)
+class ProteinJudgeSettings(JudgeSettings):
+    """The protein judge's settings, each also its flag."""
+
+    steps: int = redefault(JudgeSettings, "steps", 1600)
+    batch_size: int = redefault(JudgeSettings, "batch_size", 16)
+    warmup: int = redefault(JudgeSettings, "warmup", 100)
+    bf16: bool = redefault(
+        JudgeSettings, "bf16", help="bfloat16 autocast (fp32 weights): ~1.5x faster on AVX512-BF16 CPUs"
+    )
+    max_residues: int = setting(256, "random crop length for training (default {default})", "--max-residues")
 
 
 def causal_loss(model: CausalProteinLM, tokens: torch.Tensor, max_residues: int) -> torch.Tensor:
@@ -76,44 +91,41 @@ def heldout_residue_nll(
 class JudgeTask(OptimizerState):
     """One AdamW step on next-token cross-entropy per call."""
 
-    def __init__(self, model: CausalProteinLM, batches: ProteinBatches, args: argparse.Namespace, device: torch.device):
+    def __init__(
+        self, model: CausalProteinLM, batches: ProteinBatches, settings: ProteinJudgeSettings, data: Path,
+        device: torch.device,
+    ) -> None:  # fmt: skip
+        """``data`` is the prepared folder ``batches`` come from: the export reads its valid split and metadata."""
         self.model = model.to(device)
-        self.batches = batches
-        self.args = args
-        self.device = device
+        self.batches, self.settings, self.data, self.device = batches, settings, data, device
         # linear warm-up, then cosine decay to 5 %
-        self.opt, self.sched = adamw_from_args(model.parameters(), args, floor=0.05)
+        self.opt, self.sched = adamw_for(model.parameters(), settings, floor=0.05)
         self.started, self.earlier_seconds = time.time(), 0.0  # wall time of sessions before a --resume
 
     def train_step(self, step: int) -> dict[str, float]:
         self.model.train()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
-            x = self.batches.batch(step * self.args.batch_size, self.args.batch_size).to(self.device)
-            loss = causal_loss(self.model, x, self.args.max_residues)
-        grad_norm = optimizer_step(loss, self.model, self.opt, self.sched, self.args.grad_clip)
+        settings = self.settings
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=settings.bf16):
+            x = self.batches.batch(step * settings.batch_size, settings.batch_size).to(self.device)
+            loss = causal_loss(self.model, x, settings.max_residues)
+        grad_norm = optimizer_step(loss, self.model, self.opt, self.sched, settings.grad_clip)
         return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": self.sched.get_last_lr()[0]}
 
     def export(self, out_dir: Path) -> None:
         self.model.eval()
-        meta = read_meta(self.args.data)
-        valid = ProteinShards.open(self.args.data, "valid")
-        n, crop = len(valid), self.args.max_residues
+        settings = self.settings
+        meta = read_meta(self.data)
+        valid = ProteinShards.open(self.data, "valid")
+        n, crop = len(valid), settings.max_residues
         nll = heldout_residue_nll(self.model, valid, crop, n, device=self.device)
         unigram = unigram_cross_entropy(meta["splits"]["train"]["composition"], valid, crop, n)
         judge = Judge(self.model)
         full = judge.nll(ALPHABET.decode(ALPHABET.pack([valid[i] for i in range(n)])))
         info = {
-            "arch": self.args.arch,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "trained_steps": self.args.steps,
-            "batch_size": self.args.batch_size,
-            "lr": self.args.lr,
-            "bf16_autocast": self.args.bf16,
+            **settings.export_info(sum(p.numel() for p in self.model.parameters()), self.seconds()),
             "max_residues": crop,
-            "seed": self.args.seed,
-            "train_seconds": round(self.seconds(), 1),
             "data": meta["source"],
-            "data_dir": str(self.args.data),
+            "data_dir": str(self.data),
             "data_split": meta.get("split", {}),
             "valid_sequences": n,
             "valid_nll_nats_per_residue": round(nll, 4),
@@ -123,40 +135,32 @@ class JudgeTask(OptimizerState):
                 f"valid_nll / valid_unigram: residues only, first {crop} residues of every valid sequence; "
                 "valid_judge_nll_full_length_mean: mean of Judge.nll (full length, residues + <eos>)"
             ),
+            "settings": settings_dict(settings),
         }
         judge.info = info
         judge.save(out_dir / "model")
-        save_json(out_dir / "eval.json", info)
-        print(
-            f"valid NLL {nll:.4f} nats/residue vs unigram {unigram:.4f}; judge in {out_dir / 'model'}",
-            file=sys.stderr,
-        )
+        report_export(out_dir, info, f"valid NLL {nll:.4f} nats/residue vs unigram {unigram:.4f}", "judge")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = training_parser("python -m protein_didi.train_judge", __doc__, "folder made by `python -m data_prep.fasta`")
-    add_arch_and_steps(p, ARCHITECTURES, "small", "judge size (default small)", steps=1600)
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default 16)")
-    p.add_argument("--max-residues", type=int, default=256, help="random crop length for training (default 256)")
-    add_optimizer_args(p, lr=3e-3, warmup=100, weight_decay=0.01)
-    p.add_argument(
-        "--bf16", action="store_true", help="bfloat16 autocast (fp32 weights): ~1.5x faster on AVX512-BF16 CPUs"
-    )
-    add_run_args(p, checkpoint_every=100, seed_help="batches and initial weights")
-    return p
+    return trainer_parser(
+        "python -m protein_didi.train_judge", __doc__, ProteinJudgeSettings,
+        data_help="folder made by `python -m data_prep.fasta`", checkpoint_every=100,
+    )  # fmt: skip
 
 
 def build_task(args: argparse.Namespace) -> JudgeTask:
     """A fresh task (weights seeded by ``--seed``); :func:`run_training` restores state on ``--resume``."""
-    device = start_run(args)
-    model = CausalProteinLM(ARCHITECTURES[args.arch])
+    settings = dataclass_from_args(ProteinJudgeSettings, args)
+    device = start_run(args.device, settings.seed, args.threads)
+    model = CausalProteinLM(ARCHITECTURES[settings.arch])
     shards = ProteinShards.open(args.data, "train")
-    return JudgeTask(model, ProteinBatches(shards, args.max_residues, args.seed), args, device)
+    return JudgeTask(model, ProteinBatches(shards, settings.max_residues, settings.seed), settings, args.data, device)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train; 0 on success. Errors are raised (``python -m protein_didi.train_judge`` prints them)."""
     args = build_parser().parse_args(argv)
     task = build_task(args)
-    run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="judge")
+    run_training(task, args.out, task.settings.steps, args.resume, args.checkpoint_every, desc="judge")
     return 0

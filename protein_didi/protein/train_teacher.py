@@ -27,7 +27,9 @@ text --help``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +37,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from protein_didi.core.checkpoint import save_json
 from protein_didi.core.distributed import SINGLE, Context
 from protein_didi.core.loop import run_training
 from protein_didi.core.precision import native_bf16
+from protein_didi.core.run_driver import report_export, start_parallel_run
 from protein_didi.core.schedule import NoiseSchedule, get_schedule
-from protein_didi.core.teacher_task import BandedNelbo, NelboTeacherTask
-from protein_didi.core.train_cli import (
-    add_arch_and_steps,
-    add_optimizer_args,
-    add_parallel_args,
-    add_run_args,
-    start_parallel_run,
-    training_parser,
-)
+from protein_didi.core.settings import dataclass_from_args, default_text, redefault, setting, settings_dict
+from protein_didi.core.teacher_task import BandedNelbo, NelboTeacherTask, TeacherSettings
+from protein_didi.core.train_cli import trainer_parser
 from protein_didi.protein.alphabet import ALPHABET, MAX_RESIDUES
 from protein_didi.protein.data import ProteinBatches
-from protein_didi.protein.evaluate import heldout_elbo, unigram_cross_entropy
+from protein_didi.protein.evaluate import heldout_nelbo, unigram_cross_entropy
 from protein_didi.protein.hf_mlm import BertDenoiser
 from protein_didi.protein.model import ARCHITECTURES, EsmDenoiser, esm_config
 from protein_didi.protein.pretrained import ProteinDenoiser, is_antibody_model, load_model, save_model
@@ -64,6 +60,95 @@ FRESH_DEFAULTS: dict[str, Any] = {"arch": "tiny", "schedule": "loglinear", "lr":
 INIT_DEFAULTS: dict[str, Any] = {"lr": 4e-5, "lr_end": 1e-5, "warmup": 100, "bands": 64}
 BAND_SEED = 0  # the held-out draws do not follow --seed, so runs with different seeds are compared on the same draws
 BAND_BATCH = 16
+
+
+@dataclass(kw_only=True)
+class ProteinTeacherSettings(TeacherSettings):
+    """The protein teacher's settings, each also its flag; made from the flags or in code, the same object.
+
+    The model size, schedule, rate, warm-up, end rate and bands left ``None`` take the defaults of a fresh run
+    (:data:`FRESH_DEFAULTS`) or of a continued one (``init``: :data:`INIT_DEFAULTS`) when the settings are made;
+    with ``init`` the schedule stays ``None`` until the pretrained model's is known (:func:`build_model`).
+    """
+
+    arch: str = redefault(
+        TeacherSettings, "arch", None, choices=sorted(ARCHITECTURES),
+        help=f"model size of a fresh model (default {FRESH_DEFAULTS['arch']}, ~1.8M)",
+    )  # fmt: skip
+    steps: int = redefault(TeacherSettings, "steps", 4000)
+    batch_size: int = redefault(TeacherSettings, "batch_size", 32)
+    lr: float = redefault(
+        TeacherSettings, "lr", None, help=f"peak AdamW learning rate (default {default_text(FRESH_DEFAULTS['lr'])})"
+    )
+    warmup: int = redefault(
+        TeacherSettings, "warmup", None, help=f"linear warm-up steps (default {FRESH_DEFAULTS['warmup']})"
+    )
+    bf16: bool = redefault(
+        TeacherSettings, "bf16",
+        help="bfloat16 autocast (fp32 weights); refused where the device has no native bf16 (emulated bf16 is "
+        "slower than fp32: AVX2-only CPUs)",
+    )  # fmt: skip
+    seed: int = redefault(TeacherSettings, "seed", help="seed of batches, times and masks (default {default})")
+    schedule: str = redefault(
+        TeacherSettings, "schedule", None,
+        help="noise schedule α_t of a fresh model (default loglinear); with --init the model's own",
+    )  # fmt: skip
+    init: str | None = setting(
+        None,
+        "continue this pretrained masked LM (a load_model name such as antiberty, or a folder) instead of "
+        "training a fresh model; keeps its architecture and schedule, and changes the defaults to --lr 4e-5 "
+        "--lr-end 1e-5 --warmup 100 --band-sequences 64",
+        "--init",
+        metavar="MODEL",
+    )
+    train_layers: int | None = setting(
+        None,
+        "train only the top N transformer layers and the LM head, the rest frozen (default: all)",
+        "--train-layers",
+        metavar="N",
+    )
+    max_residues: int = setting(128, "random crop length for training (default {default})", "--max-residues")
+    lr_end: float | None = setting(
+        None, "rate the cosine decay ends at (default: 10 %% of --lr; with --init 1e-5, DPLM's end rate)", "--lr-end"
+    )
+    band_sequences: int = setting(
+        None,
+        "validation sequences for the held-out NELBO per mask-rate band, logged at step 0 and every "
+        "checkpoint (default 0, off; with --init 64)",
+        "--band-sequences",
+        metavar="N",
+    )
+    licence: str | None = setting(
+        None, "licence recorded in the exported model (default: the data folder's, if any)", "--licence"
+    )
+
+    def __post_init__(self) -> None:
+        """Fill the settings left unset with the defaults of a fresh run or of a continued (``init``) one."""
+        if self.init is None:
+            self.arch = self.arch or FRESH_DEFAULTS["arch"]
+            self.schedule = self.schedule or FRESH_DEFAULTS["schedule"]
+            self.lr = FRESH_DEFAULTS["lr"] if self.lr is None else self.lr
+            self.warmup = FRESH_DEFAULTS["warmup"] if self.warmup is None else self.warmup
+            if self.band_sequences is None:
+                self.band_sequences = FRESH_DEFAULTS["bands"]
+        else:
+            if self.arch is not None:
+                raise ValueError(f"--arch {self.arch} describes a fresh model; --init {self.init} brings its own")
+            self.lr = INIT_DEFAULTS["lr"] if self.lr is None else self.lr
+            self.warmup = INIT_DEFAULTS["warmup"] if self.warmup is None else self.warmup
+            if self.lr_end is None:
+                self.lr_end = min(INIT_DEFAULTS["lr_end"], self.lr)
+            if self.band_sequences is None:
+                self.band_sequences = INIT_DEFAULTS["bands"]
+        if self.lr_end is not None and not 0 < self.lr_end <= self.lr:
+            raise ValueError(f"--lr-end {self.lr_end:g} must be positive and at most --lr {self.lr:g}")
+        if self.band_sequences < 0:
+            raise ValueError(f"--band-sequences {self.band_sequences} must be ≥ 0 (0 turns the bands off)")
+
+    @property
+    def lr_floor(self) -> float:
+        """The cosine decay's end as a share of the peak: ``lr_end / lr``, else 10 % (fresh teachers, as always)."""
+        return 0.1 if self.lr_end is None else self.lr_end / self.lr
 
 
 def residue_positions(x: torch.Tensor) -> torch.Tensor:
@@ -136,194 +221,125 @@ class TeacherTask(NelboTeacherTask):
         self,
         model: ProteinDenoiser,
         shards: ProteinShards,
-        args: argparse.Namespace,
+        settings: ProteinTeacherSettings,
+        data: Path,
         ctx: Context = SINGLE,
         *,
         schedule: NoiseSchedule | None = None,
         init_info: dict[str, Any] | None = None,
     ) -> None:
-        batches = ProteinBatches(shards, args.max_residues, args.seed)
-        lr_end = getattr(args, "lr_end", None)
-        floor = 0.1 if lr_end is None else lr_end / args.lr  # fresh teachers: cosine decay to 10 %, as always
-        self.init_info = init_info
-        n_bands = getattr(args, "band_sequences", None) or 0
+        """``data`` is the prepared folder ``shards`` come from: its valid split gives the bands and the export's
+        held-out numbers, its metadata the export's provenance."""
+        batches = ProteinBatches(shards, settings.max_residues, settings.seed)
+        self.settings, self.data, self.init_info = settings, data, init_info
         bands = None
-        if n_bands > 0:
-            valid = ProteinShards.open(args.data, "valid")
-            schedule_for_bands = schedule if schedule is not None else get_schedule(args.schedule)
+        if settings.band_sequences > 0:
+            valid = ProteinShards.open(data, "valid")
+            schedule_for_bands = schedule if schedule is not None else get_schedule(settings.schedule)
             bands = BandedNelbo(
-                band_batches(valid, n_bands, args.max_residues), residue_positions, schedule_for_bands, seed=BAND_SEED
-            )
+                band_batches(valid, settings.band_sequences, settings.max_residues), residue_positions,
+                schedule_for_bands, seed=BAND_SEED,
+            )  # fmt: skip
         super().__init__(
-            model, batches.batch, residue_positions, len(batches), args, ctx, lr_floor=floor, schedule=schedule,
-            bands=bands,
+            model, batches.batch, residue_positions, len(batches), settings, ctx, lr_floor=settings.lr_floor,
+            schedule=schedule, bands=bands,
         )  # fmt: skip
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.averaged_model()
         if ema_model is None:  # not rank 0
             return
-        meta = read_meta(self.args.data)
-        valid = ProteinShards.open(self.args.data, "valid")
-        elbo = heldout_elbo(ema_model, valid, self.schedule, self.args.max_residues, device=self.device)
-        unigram = unigram_cross_entropy(meta["splits"]["train"]["composition"], valid, self.args.max_residues)
+        settings = self.settings
+        meta = read_meta(self.data)
+        valid = ProteinShards.open(self.data, "valid")
+        nelbo = heldout_nelbo(ema_model, valid, self.schedule, settings.max_residues, device=self.device)
+        unigram = unigram_cross_entropy(meta["splits"]["train"]["composition"], valid, settings.max_residues)
         info: dict[str, Any] = {
-            "trained_steps": self.args.steps,
-            "batch_size": self.args.batch_size,
-            "max_residues": self.args.max_residues,
+            "trained_steps": settings.steps,
+            "batch_size": settings.batch_size,
+            "max_residues": settings.max_residues,
             "data": meta["source"],
-            "valid_elbo_nats_per_residue": round(elbo, 4),
+            "valid_elbo_nats_per_residue": round(nelbo, 4),
             "valid_unigram_nats_per_residue": round(unigram, 4),
         }
         if self.bands is not None:
             info["valid_nelbo_by_mask_rate"] = {k: round(v, 4) for k, v in self.bands(ema_model, self.device).items()}
         if self.init_info is not None:
             info |= {
-                "init": self.args.init,
-                "init_source": self.init_info.get("source", self.args.init),
-                "train_layers": self.args.train_layers or "all",
-                "lr": self.args.lr,
-                "lr_end": self.args.lr_end,
-                "warmup": self.args.warmup,
+                "init": settings.init,
+                "init_source": self.init_info.get("source", settings.init),
+                "train_layers": settings.train_layers or "all",
+                "lr": settings.lr,
+                "lr_end": settings.lr_end,
+                "warmup": settings.warmup,
                 "antibody": is_antibody_model(self.init_info),  # what sample, distill and reports key off
             }
-        licence = self.args.licence or meta.get("licence")
+        licence = settings.licence or meta.get("licence")
         if licence:
             info["licence"] = licence
         info |= {
+            "settings": settings_dict(settings),
             "train_length_histogram": meta["splits"]["train"]["length_histogram"],
             "train_composition": meta["splits"]["train"]["composition"],
         }
         save_model(out_dir / "model", ema_model, self.schedule, "teacher", info)
-        save_json(out_dir / "eval.json", {k: v for k, v in info.items() if not k.startswith("train_")})
-        print(
-            f"valid NELBO {elbo:.4f} nats/residue vs unigram {unigram:.4f}; model in {out_dir / 'model'}",
-            file=sys.stderr,
-        )
+        evaluation = {k: v for k, v in info.items() if not k.startswith("train_")}
+        report_export(out_dir, evaluation, f"valid NELBO {nelbo:.4f} nats/residue vs unigram {unigram:.4f}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = training_parser("python -m protein_didi.train_teacher", __doc__, "folder made by `python -m data_prep.fasta`")
-    add_arch_and_steps(p, ARCHITECTURES, "tiny", "model size of a fresh model (default tiny, ~1.8M)", steps=4000)
-    p.add_argument(
-        "--init",
-        default=None,
-        metavar="MODEL",
-        help="continue this pretrained masked LM (a load_model name such as antiberty, or a folder) instead of "
-        "training a fresh model; keeps its architecture and schedule, and changes the defaults to --lr 4e-5 "
-        "--lr-end 1e-5 --warmup 100 --band-sequences 64",
-    )
-    p.add_argument(
-        "--train-layers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="train only the top N transformer layers and the LM head, the rest frozen (default: all)",
-    )
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default 32)")
-    p.add_argument("--max-residues", type=int, default=128, help="random crop length for training (default 128)")
-    add_optimizer_args(p, lr=FRESH_DEFAULTS["lr"], warmup=FRESH_DEFAULTS["warmup"], weight_decay=0.01, ema=0.999)
-    p.add_argument(
-        "--lr-end",
-        type=float,
-        default=None,
-        help="rate the cosine decay ends at (default: 10 %% of --lr; with --init 1e-5, DPLM's end rate)",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=["loglinear", "cosine"],
-        default=None,
-        help="noise schedule α_t of a fresh model (default loglinear); with --init the model's own",
-    )
-    p.add_argument(
-        "--band-sequences",
-        type=int,
-        default=None,
-        metavar="N",
-        help="validation sequences for the held-out NELBO per mask-rate band, logged at step 0 and every "
-        "checkpoint (default 0, off; with --init 64)",
-    )
-    p.add_argument(
-        "--bf16",
-        action="store_true",
-        help="bfloat16 autocast (fp32 weights); refused where the device has no native bf16 (emulated bf16 is "
-        "slower than fp32: AVX2-only CPUs)",
-    )
-    p.add_argument(
-        "--licence", default=None, help="licence recorded in the exported model (default: the data folder's, if any)"
-    )
-    add_parallel_args(p)
-    add_run_args(p, checkpoint_every=200, seed_help="batches, times and masks", threads=False)
-    # None marks "not given", so the defaults can depend on --init (FRESH_DEFAULTS / INIT_DEFAULTS)
-    p.set_defaults(arch=None, lr=None, warmup=None)
-    return p
+    return trainer_parser(
+        "python -m protein_didi.train_teacher", __doc__, ProteinTeacherSettings,
+        data_help="folder made by `python -m data_prep.fasta`", checkpoint_every=200, threads=False, fsdp=True,
+    )  # fmt: skip
 
 
-def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill the options left unset with the defaults of a fresh run or of a continued (``--init``) one."""
-    if args.init is None:
-        args.arch = args.arch or FRESH_DEFAULTS["arch"]
-        args.schedule = args.schedule or FRESH_DEFAULTS["schedule"]
-        args.lr = FRESH_DEFAULTS["lr"] if args.lr is None else args.lr
-        args.warmup = FRESH_DEFAULTS["warmup"] if args.warmup is None else args.warmup
-        if args.band_sequences is None:
-            args.band_sequences = FRESH_DEFAULTS["bands"]
-    else:
-        if args.arch is not None:
-            raise ValueError(f"--arch {args.arch} describes a fresh model; --init {args.init} brings its own")
-        args.lr = INIT_DEFAULTS["lr"] if args.lr is None else args.lr
-        args.warmup = INIT_DEFAULTS["warmup"] if args.warmup is None else args.warmup
-        if args.lr_end is None:
-            args.lr_end = min(INIT_DEFAULTS["lr_end"], args.lr)
-        if args.band_sequences is None:
-            args.band_sequences = INIT_DEFAULTS["bands"]
-    if args.lr_end is not None and not 0 < args.lr_end <= args.lr:
-        raise ValueError(f"--lr-end {args.lr_end:g} must be positive and at most --lr {args.lr:g}")
-    if args.band_sequences < 0:
-        raise ValueError(f"--band-sequences {args.band_sequences} must be ≥ 0 (0 turns the bands off)")
-    return args
+def settings_from_args(args: argparse.Namespace) -> ProteinTeacherSettings:
+    """The settings the flags give, the defaults of a fresh or a continued (``--init``) run filled in."""
+    return dataclass_from_args(ProteinTeacherSettings, args)
 
 
 def build_model(
-    args: argparse.Namespace, device: torch.device
-) -> tuple[ProteinDenoiser, NoiseSchedule | None, dict[str, Any] | None]:
-    """The model to train, its schedule (None: ``--schedule``) and, with ``--init``, the pretrained model's info."""
-    if args.bf16 and not native_bf16(device):
+    settings: ProteinTeacherSettings, device: torch.device
+) -> tuple[ProteinDenoiser, ProteinTeacherSettings, NoiseSchedule | None, dict[str, Any] | None]:
+    """The model to train, the settings with its schedule, the schedule (None: the settings') and, with ``init``,
+    the pretrained model's info."""
+    if settings.bf16 and not native_bf16(device):
         raise ValueError(
             f"--bf16: {device} has no native bf16 (CPUs need AVX512-BF16 or AMX), so PyTorch would emulate it, "
             "slower than fp32; leave --bf16 off"
         )
-    if args.init is None:
-        return EsmDenoiser(esm_config(args.arch)), None, None
-    loaded = load_model(args.init)  # fp32, on the CPU; the task moves it to the device
-    if args.schedule is not None and args.schedule != loaded.schedule.name:
+    if settings.init is None:
+        return EsmDenoiser(esm_config(settings.arch)), settings, None, None
+    loaded = load_model(settings.init)  # fp32, on the CPU; the task moves it to the device
+    if settings.schedule is not None and settings.schedule != loaded.schedule.name:
         raise ValueError(
-            f"--schedule {args.schedule}: {args.init} was trained with the {loaded.schedule.name} schedule, which "
-            "a continued model keeps; leave --schedule out"
+            f"--schedule {settings.schedule}: {settings.init} was trained with the {loaded.schedule.name} schedule, "
+            "which a continued model keeps; leave --schedule out"
         )
-    args.schedule = loaded.schedule.name
     limit = int(getattr(loaded.model, "max_residues", MAX_RESIDUES))
-    if args.max_residues > limit:
-        raise ValueError(f"--max-residues {args.max_residues}: {args.init} takes at most {limit} residues")
-    return loaded.model.train(), loaded.schedule, dict(loaded.info)
+    if settings.max_residues > limit:
+        raise ValueError(f"--max-residues {settings.max_residues}: {settings.init} takes at most {limit} residues")
+    settings = dataclasses.replace(settings, schedule=loaded.schedule.name)
+    return loaded.model.train(), settings, loaded.schedule, dict(loaded.info)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train; 0 on success. Errors are raised (``python -m protein_didi.train_teacher`` prints them as one line)."""
     args = build_parser().parse_args(argv)
-    resolve_defaults(args)
-    ctx = start_parallel_run(args)
+    settings = settings_from_args(args)
+    ctx = start_parallel_run(args.device, settings.seed, fsdp=args.fsdp)
     shards = ProteinShards.open(args.data, "train")
-    model, schedule, init_info = build_model(args, ctx.device)
-    if args.train_layers is not None:
-        trainable, total = train_top_layers(model, args.train_layers)
+    model, settings, schedule, init_info = build_model(settings, ctx.device)
+    if settings.train_layers is not None:
+        trainable, total = train_top_layers(model, settings.train_layers)
         if ctx.is_main:
             print(
-                f"training the top {args.train_layers} layers and the LM head: {trainable / 1e6:.2f} M of "
+                f"training the top {settings.train_layers} layers and the LM head: {trainable / 1e6:.2f} M of "
                 f"{total / 1e6:.2f} M parameters",
                 file=sys.stderr,
             )
-    task = TeacherTask(model, shards, args, ctx, schedule=schedule, init_info=init_info)
-    run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="teacher", ctx=ctx)
+    task = TeacherTask(model, shards, settings, args.data, ctx, schedule=schedule, init_info=init_info)
+    run_training(task, args.out, settings.steps, args.resume, args.checkpoint_every, desc="teacher", ctx=ctx)
     ctx.close()
     return 0

@@ -21,15 +21,8 @@ import torch
 
 from protein_didi.cli import int_list
 from protein_didi.core.checkpoint import save_json
-from protein_didi.core.train_cli import (
-    TRAINERS,
-    config_from_args,
-    distill_parser,
-    distill_run,
-    shipped_tensors,
-    start_parallel_run,
-    succeed,
-)
+from protein_didi.core.run_driver import distill_run, shipped_tensors, start_parallel_run, succeed
+from protein_didi.core.train_cli import distill_config, distill_parser
 from protein_didi.text.data import TextCorpus
 from protein_didi.text.model import DiT
 from protein_didi.text.pretrained import load_model, save_model
@@ -52,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one distillation; 0 on success. Errors are raised (``python -m protein_didi.distill`` prints them)."""
     args = build_parser().parse_args(argv)
-    ctx = start_parallel_run(args)
+    config = distill_config(args)
+    ctx = start_parallel_run(args.device, config.seed, fsdp=args.fsdp)
     device = ctx.device
     teacher = load_model(args.teacher, device, args.tokenizer)
     data_info: dict[str, Any] = {}
@@ -60,9 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         corpus = TextCorpus(args.data)
         corpus.check_tokenizer(teacher.tokenizer, f"teacher {args.teacher}")
         data_info = {"distill_data": corpus.meta["source"]}
-    config = config_from_args(args)
     lengths = args.lengths or [teacher.block_length]
-    prompts = TextPrompts(teacher.tokenizer, lengths, args.seed)
+    prompts = TextPrompts(teacher.tokenizer, lengths, config.seed)
 
     def export(out: Path, student: DiT, aux: torch.nn.Module, info: dict[str, Any]) -> None:
         keep = {k: v for k, v in teacher.info.items() if k in ("block_length", "data", "data_dir", "arch")}
@@ -72,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             **info,
             "teacher": teacher.name,
             "lengths": lengths,
-            "distill_steps": args.steps,
+            "distill_steps": config.steps,
         }
         save_model(
             out / "model", student, teacher.schedule, teacher.tokenizer, f"student-{args.method}", info,
@@ -80,5 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         save_json(out / "distill_config.json", info)
 
-    summary = distill_run(TRAINERS[args.method], teacher.model, teacher.schedule, prompts, config, export, args, ctx)
+    summary = distill_run(
+        config, teacher.model, teacher.schedule, prompts, export, ctx,
+        out=args.out, resume=args.resume, checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from protein_didi.core.denoiser import Denoiser
-from protein_didi.core.loss import masked_diffusion_loss
+from protein_didi.core.loss import nelbo_per_token
 from protein_didi.core.schedule import NoiseSchedule
 from protein_didi.text.data import content_mask
 
@@ -27,17 +27,12 @@ def heldout_nelbo(
     Blocks and times are a function of ``seed``, so checkpoints compare on identical draws.
     """
     idx = np.random.default_rng(seed).permutation(len(blocks))[:num_blocks]
+    batches = (
+        torch.from_numpy(blocks[np.sort(idx[start : start + batch_size])].astype(np.int64)).to(device)
+        for start in range(0, len(idx), batch_size)
+    )
     gen = torch.Generator(device=device).manual_seed(seed)
-    total, count = 0.0, 0
-    for start in range(0, len(idx), batch_size):
-        x = torch.from_numpy(blocks[np.sort(idx[start : start + batch_size])].astype(np.int64)).to(device)
-        maskable = content_mask(x)
-        for _ in range(t_per_block):
-            terms = masked_diffusion_loss(model, x, maskable, schedule, generator=gen)
-            n = int(maskable.sum())
-            total += float(terms.loss) * n
-            count += n
-    return total / count
+    return nelbo_per_token(model, batches, content_mask, schedule, draws=t_per_block, generator=gen)
 
 
 def unigram_cross_entropy(train_counts: np.ndarray, blocks: np.ndarray, num_blocks: int = 256, seed: int = 0) -> float:

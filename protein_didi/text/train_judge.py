@@ -12,19 +12,32 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from protein_didi.core.checkpoint import save_json
+from protein_didi.core.judge import JudgeSettings
 from protein_didi.core.loop import run_training
-from protein_didi.core.optim import OptimizerState, adamw_from_args, optimizer_step
-from protein_didi.core.train_cli import add_arch_and_steps, add_optimizer_args, add_run_args, start_run, training_parser
+from protein_didi.core.optim import OptimizerState, adamw_for, optimizer_step
+from protein_didi.core.run_driver import report_export, start_run
+from protein_didi.core.settings import dataclass_from_args, redefault, setting, settings_dict
+from protein_didi.core.train_cli import trainer_parser
 from protein_didi.text.data import TextCorpus, TextDataError
 from protein_didi.text.judge import ARCHITECTURES, CausalTextLM, JudgeConfig, TextJudge
+
+
+@dataclass(kw_only=True)
+class TextJudgeSettings(JudgeSettings):
+    """The text judge's settings, each also its flag."""
+
+    steps: int = redefault(JudgeSettings, "steps", 1000)
+    batch_size: int = redefault(JudgeSettings, "batch_size", 32, help="windows per step (default {default})")
+    warmup: int = redefault(JudgeSettings, "warmup", 50)
+    seed: int = redefault(JudgeSettings, "seed", help="seed of windows and initial weights (default {default})")
+    context: int = setting(128, "tokens predicted per window (default {default})", "--context")
 
 
 def windows(stream: np.ndarray, length: int, starts: np.ndarray) -> torch.Tensor:
@@ -57,80 +70,67 @@ def unigram_nll(train_counts: np.ndarray, stream: np.ndarray, context: int) -> f
 class JudgeTask(OptimizerState):
     """One AdamW step on next-token cross-entropy per call."""
 
-    def __init__(self, model: CausalTextLM, corpus: TextCorpus, args: argparse.Namespace, device: torch.device):
-        self.model, self.corpus, self.args, self.device = model.to(device), corpus, args, device
+    def __init__(
+        self, model: CausalTextLM, corpus: TextCorpus, settings: TextJudgeSettings, device: torch.device
+    ) -> None:
+        self.model, self.corpus, self.settings, self.device = model.to(device), corpus, settings, device
         self.train = corpus.stream("train")
-        if len(self.train) <= args.context + 1:
-            raise TextDataError(f"the train split has fewer than {args.context + 1} tokens")
+        if len(self.train) <= settings.context + 1:
+            raise TextDataError(f"the train split has fewer than {settings.context + 1} tokens")
         # linear warm-up, then cosine decay to 5 %
-        self.opt, self.sched = adamw_from_args(model.parameters(), args, floor=0.05)
+        self.opt, self.sched = adamw_for(model.parameters(), settings, floor=0.05)
         self.started, self.earlier_seconds = time.time(), 0.0
 
     def batch(self, step: int) -> torch.Tensor:
-        rng = np.random.default_rng([self.args.seed, step])
+        rng = np.random.default_rng([self.settings.seed, step])
+        context = self.settings.context
         return windows(
-            self.train,
-            self.args.context + 1,
-            rng.integers(0, len(self.train) - self.args.context - 1, self.args.batch_size),
+            self.train, context + 1, rng.integers(0, len(self.train) - context - 1, self.settings.batch_size)
         )
 
     def train_step(self, step: int) -> dict[str, float]:
         self.model.train()
         x = self.batch(step).to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
             loss = -self.model.target_log_probs(x).mean()
-        grad_norm = optimizer_step(loss, self.model, self.opt, self.sched, self.args.grad_clip)
+        grad_norm = optimizer_step(loss, self.model, self.opt, self.sched, self.settings.grad_clip)
         return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": self.sched.get_last_lr()[0]}
 
     def export(self, out_dir: Path) -> None:
+        settings = self.settings
         valid = self.corpus.stream("valid")
-        nll = heldout_nll(self.model, valid, self.args.context)
-        unigram = unigram_nll(self.corpus.unigram_counts(), valid, self.args.context)
+        nll = heldout_nll(self.model, valid, settings.context)
+        unigram = unigram_nll(self.corpus.unigram_counts(), valid, settings.context)
         info = {
             "judge": "causal ALiBi transformer trained on the corpus",
-            "arch": self.args.arch,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "trained_steps": self.args.steps,
-            "batch_size": self.args.batch_size,
-            "context": self.args.context,
-            "lr": self.args.lr,
-            "bf16_autocast": self.args.bf16,
-            "seed": self.args.seed,
-            "train_seconds": round(self.seconds(), 1),
+            **settings.export_info(sum(p.numel() for p in self.model.parameters()), self.seconds()),
+            "context": settings.context,
             "data": self.corpus.meta["source"],
-            "data_dir": str(self.args.data),
+            "data_dir": str(self.corpus.root),
             "valid_nll_nats_per_token": round(nll, 4),
             "valid_ppl": round(math.exp(nll), 2),
             "valid_unigram_nats_per_token": round(unigram, 4),
+            "settings": settings_dict(settings),
         }
         TextJudge(self.model.eval(), self.corpus.tokenizer, info).save(out_dir / "model")
-        save_json(out_dir / "eval.json", info)
-        print(
-            f"valid NLL {nll:.4f} nats/token (PPL {math.exp(nll):.1f}) vs unigram {unigram:.4f}; "
-            f"judge in {out_dir / 'model'}",
-            file=sys.stderr,
-        )
+        held_out = f"valid NLL {nll:.4f} nats/token (PPL {math.exp(nll):.1f}) vs unigram {unigram:.4f}"
+        report_export(out_dir, info, held_out, "judge")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = training_parser(
-        "python -m protein_didi.train_judge --domain text", __doc__, "folder made by `python -m data_prep.text`"
-    )
-    add_arch_and_steps(p, ARCHITECTURES, "small", "judge size (default small)", steps=1000)
-    p.add_argument("--batch-size", type=int, default=32, help="windows per step (default 32)")
-    p.add_argument("--context", type=int, default=128, help="tokens predicted per window (default 128)")
-    add_optimizer_args(p, lr=3e-3, warmup=50, weight_decay=0.01)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs")
-    add_run_args(p, checkpoint_every=100, seed_help="windows and initial weights")
-    return p
+    return trainer_parser(
+        "python -m protein_didi.train_judge --domain text", __doc__, TextJudgeSettings,
+        data_help="folder made by `python -m data_prep.text`", checkpoint_every=100,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train; 0 on success. Errors are raised (``python -m protein_didi.train_judge --domain text`` prints them)."""
     args = build_parser().parse_args(argv)
-    device = start_run(args)
+    settings = dataclass_from_args(TextJudgeSettings, args)
+    device = start_run(args.device, settings.seed, args.threads)
     corpus = TextCorpus(args.data)
-    model = CausalTextLM(JudgeConfig(vocab_size=corpus.tokenizer.mask_id, **ARCHITECTURES[args.arch]))
-    run_training(JudgeTask(model, corpus, args, device), args.out, args.steps, args.resume, args.checkpoint_every,
-                 desc="text judge")  # fmt: skip
+    model = CausalTextLM(JudgeConfig(vocab_size=corpus.tokenizer.mask_id, **ARCHITECTURES[settings.arch]))
+    run_training(JudgeTask(model, corpus, settings, device), args.out, settings.steps, args.resume,
+                 args.checkpoint_every, desc="text judge")  # fmt: skip
     return 0

@@ -13,93 +13,89 @@ unigram baseline it must beat; it is what ``sample --domain text`` and
 from __future__ import annotations
 
 import argparse
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from protein_didi.core.checkpoint import save_json
 from protein_didi.core.distributed import SINGLE, Context
 from protein_didi.core.loop import run_training
-from protein_didi.core.teacher_task import NelboTeacherTask
-from protein_didi.core.train_cli import (
-    add_arch_and_steps,
-    add_optimizer_args,
-    add_parallel_args,
-    add_run_args,
-    start_parallel_run,
-    training_parser,
-)
+from protein_didi.core.run_driver import report_export, start_parallel_run
+from protein_didi.core.settings import dataclass_from_args, redefault, setting, settings_dict
+from protein_didi.core.teacher_task import NelboTeacherTask, TeacherSettings
+from protein_didi.core.train_cli import trainer_parser
 from protein_didi.text.data import TextBatches, TextCorpus, content_mask
 from protein_didi.text.evaluate import heldout_nelbo, mean_token_entropy, unigram_cross_entropy
 from protein_didi.text.model import ARCHITECTURES, DiT, dit_config
 from protein_didi.text.pretrained import save_model
 
 
+@dataclass(kw_only=True)
+class TextTeacherSettings(TeacherSettings):
+    """The text teacher's settings, each also its flag."""
+
+    arch: str = redefault(
+        TeacherSettings, "arch", "tiny", choices=sorted(ARCHITECTURES), help="DiT size (default tiny, ~1.6M)"
+    )
+    steps: int = redefault(TeacherSettings, "steps", 2000)
+    batch_size: int = redefault(TeacherSettings, "batch_size", 32, help="blocks per step (default {default})")
+    lr: float = redefault(TeacherSettings, "lr", 2e-3)
+    warmup: int = redefault(TeacherSettings, "warmup", 100)
+    weight_decay: float = redefault(
+        TeacherSettings, "weight_decay", 0.0, help="AdamW weight decay (default 0, as MDLM)"
+    )
+    seed: int = redefault(TeacherSettings, "seed", help="seed of weights, batches, times and masks (default {default})")
+    block_length: int = setting(128, "tokens per block incl. <bos>/<eos> (default {default})", "--block-length")
+    eval_blocks: int = setting(256, "held-out blocks for the exported NELBO ({default})", "--eval-blocks")
+
+
 class TeacherTask(NelboTeacherTask):
     """One AdamW step on the masked-diffusion NELBO per call (data-parallel under torchrun)."""
 
-    def __init__(self, model: DiT, corpus: TextCorpus, args: argparse.Namespace, ctx: Context = SINGLE) -> None:
-        self.corpus = corpus
-        batches = TextBatches(corpus.blocks("train", args.block_length), args.seed)
+    def __init__(self, model: DiT, corpus: TextCorpus, settings: TextTeacherSettings, ctx: Context = SINGLE) -> None:
+        self.corpus, self.settings = corpus, settings
+        batches = TextBatches(corpus.blocks("train", settings.block_length), settings.seed)
         # linear warm-up, then cosine decay to 10 %
-        super().__init__(model, batches.batch, content_mask, len(batches), args, ctx, lr_floor=0.1)
+        super().__init__(model, batches.batch, content_mask, len(batches), settings, ctx, lr_floor=0.1)
 
     def export(self, out_dir: Path) -> None:
         ema_model = self.averaged_model()
         if ema_model is None:  # not rank 0
             return
-        valid = self.corpus.blocks("valid", self.args.block_length)
-        n = min(len(valid), self.args.eval_blocks)
+        settings = self.settings
+        valid = self.corpus.blocks("valid", settings.block_length)
+        n = min(len(valid), settings.eval_blocks)
         nelbo = heldout_nelbo(ema_model, valid, self.schedule, num_blocks=n, device=self.device)
         unigram = unigram_cross_entropy(self.corpus.unigram_counts(), valid, num_blocks=n)
         info = {
-            "arch": self.args.arch,
-            "parameters": ema_model.num_parameters(),
-            "trained_steps": self.args.steps,
-            "batch_size": self.args.batch_size,
-            "block_length": self.args.block_length,
-            "lr": self.args.lr,
-            "bf16_autocast": self.args.bf16,
-            "seed": self.args.seed,
-            "train_seconds": round(self.seconds(), 1),
+            **settings.export_info(ema_model.num_parameters(), self.seconds()),
+            "block_length": settings.block_length,
             "data": self.corpus.meta["source"],
-            "data_dir": str(self.args.data),
+            "data_dir": str(self.corpus.root),
             "train_tokens": self.corpus.meta["splits"]["train"]["tokens"],
             "valid_blocks": n,
             "valid_nelbo_nats_per_token": round(nelbo, 4),
             "valid_unigram_nats_per_token": round(unigram, 4),
             "valid_token_entropy": round(mean_token_entropy(valid[:n]), 4),
+            "settings": settings_dict(settings),
         }
         save_model(out_dir / "model", ema_model, self.schedule, self.corpus.tokenizer, "teacher", info)
-        save_json(out_dir / "eval.json", info)
-        print(
-            f"valid NELBO {nelbo:.4f} nats/token vs unigram {unigram:.4f}; model in {out_dir / 'model'}",
-            file=sys.stderr,
-        )
+        report_export(out_dir, info, f"valid NELBO {nelbo:.4f} nats/token vs unigram {unigram:.4f}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = training_parser(
-        "python -m protein_didi.train_teacher --domain text", __doc__, "folder made by `python -m data_prep.text`"
-    )
-    add_arch_and_steps(p, ARCHITECTURES, "tiny", "DiT size (default tiny, ~1.6M)", steps=2000)
-    p.add_argument("--batch-size", type=int, default=32, help="blocks per step (default 32)")
-    p.add_argument("--block-length", type=int, default=128, help="tokens per block incl. <bos>/<eos> (default 128)")
-    add_optimizer_args(p, lr=2e-3, warmup=100, weight_decay=0.0, weight_decay_note="0, as MDLM", ema=0.999)
-    p.add_argument("--schedule", choices=["loglinear", "cosine"], default="loglinear", help="noise schedule α_t")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights); faster on AVX512-BF16 CPUs")
-    p.add_argument("--eval-blocks", type=int, default=256, help="held-out blocks for the exported NELBO (256)")
-    add_parallel_args(p)
-    add_run_args(p, checkpoint_every=200, seed_help="weights, batches, times and masks")
-    return p
+    return trainer_parser(
+        "python -m protein_didi.train_teacher --domain text", __doc__, TextTeacherSettings,
+        data_help="folder made by `python -m data_prep.text`", checkpoint_every=200, fsdp=True,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train; 0 on success. Errors are raised (``python -m protein_didi.train_teacher`` prints them)."""
     args = build_parser().parse_args(argv)
-    ctx = start_parallel_run(args)
+    settings = dataclass_from_args(TextTeacherSettings, args)
+    ctx = start_parallel_run(args.device, settings.seed, threads=args.threads, fsdp=args.fsdp)
     corpus = TextCorpus(args.data)
-    model = DiT(dit_config(args.arch, corpus.tokenizer.vocab_size), corpus.tokenizer.mask_id)
-    task = TeacherTask(model, corpus, args, ctx)
-    run_training(task, args.out, args.steps, args.resume, args.checkpoint_every, desc="text teacher", ctx=ctx)
+    model = DiT(dit_config(settings.arch, corpus.tokenizer.vocab_size), corpus.tokenizer.mask_id)
+    task = TeacherTask(model, corpus, settings, ctx)
+    run_training(task, args.out, settings.steps, args.resume, args.checkpoint_every, desc="text teacher", ctx=ctx)
     ctx.close()
     return 0
