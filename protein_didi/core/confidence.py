@@ -41,8 +41,13 @@ class ConfidenceConfig:
     order_temperature: float = 0.0
 
     def __post_init__(self) -> None:
-        if math.isnan(self.order_temperature) or self.order_temperature < 0:
-            raise ValueError(f"order temperature must be ≥ 0 (0 = greedy, inf = random), got {self.order_temperature}")
+        check_order_temperature(self.order_temperature)
+
+
+def check_order_temperature(tau: float) -> None:
+    """The one check of an order temperature τ (requests, this sampler and the remasking pick share it)."""
+    if math.isnan(tau) or tau < 0:
+        raise ValueError(f"order temperature must be ≥ 0 (0 = greedy confidence, inf = random order), got {tau}")
 
 
 def gumbel(

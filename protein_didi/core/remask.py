@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import torch
 
-from protein_didi.core.confidence import reveal_scores
+from protein_didi.core.confidence import check_order_temperature, reveal_scores
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.sampler import StepCallback, sample_categorical, temper, without_suppressed
 from protein_didi.core.schedule import NoiseSchedule
@@ -85,8 +85,7 @@ class RemaskConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.pick not in PICKS:
             raise ValueError(f"unknown remask pick {self.pick!r}; choose one of {PICKS}")
-        if math.isnan(self.order_temperature) or self.order_temperature < 0:
-            raise ValueError(f"order temperature must be ≥ 0 (0 = greedy, inf = random), got {self.order_temperature}")
+        check_order_temperature(self.order_temperature)
 
 
 def time_at_mask_rate(schedule: NoiseSchedule, rate: float, iterations: int = 60) -> float:

@@ -26,7 +26,7 @@ from typing import ClassVar, Self
 
 import torch
 
-from protein_didi.core.confidence import ConfidenceConfig, confidence_sample
+from protein_didi.core.confidence import ConfidenceConfig, check_order_temperature, confidence_sample
 from protein_didi.core.denoiser import Denoiser
 from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.pretrained import LoadedModel
@@ -93,9 +93,8 @@ class SampleRequest:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top-p must be in (0, 1], got {self.top_p}")
-        tau = self.order_temperature
-        if tau is not None and (math.isnan(tau) or tau < 0):
-            raise ValueError(f"order temperature must be ≥ 0 (0 = greedy confidence, inf = random order), got {tau}")
+        if self.order_temperature is not None:
+            check_order_temperature(self.order_temperature)
         if self.corrector_steps is not None and self.corrector_steps < 0:
             raise ValueError(f"corrector steps must be ≥ 0, got {self.corrector_steps}")
         rho = self.corrector_fraction
