@@ -673,11 +673,15 @@ def main(argv: list[str] | None = None) -> int:
                 "claims": claims(boots[ck], boots[rk], by_key[ck], by_key[rk]),
             })  # fmt: skip
     if args.split == "validation" and "heavy" in tasks and students:
-        # the first student's sampler: lowest IgLM NLL among its points at least as diverse as IgLM (heavy task)
+        # the first student's sampler per budget of forward passes (its default: the student's own steps):
+        # lowest IgLM NLL among its points at least as diverse as IgLM on the heavy task
         ref = by_key.get(f"heavy: {Point('IgLM', 'iglm', 1.0, task='heavy').label}")
-        ok = [r for r in rows if r["task"] == "heavy" and r["family"] == students[0]
-              and ref is not None and r["diversity_imgt"] >= ref["diversity_imgt"]]  # fmt: skip
-        extra["sampler_choice"] = min(ok, key=lambda r: r["iglm_nll"])["set"] if ok else None
+        extra["sampler_choice"] = {}
+        for budget in (args.student_nfe, 2 * args.student_nfe):
+            ok = [r for r in rows if r["task"] == "heavy" and r["family"] == students[0]
+                  and r["nfe"] + r["rounds"] == budget and ref is not None
+                  and r["diversity_imgt"] >= ref["diversity_imgt"]]  # fmt: skip
+            extra["sampler_choice"][f"{budget} passes"] = min(ok, key=lambda r: r["iglm_nll"])["set"] if ok else None
     if args.timing_rounds > 0:
         first = tasks[0]
         timed = [p for p in points if p.task == first and p.temperature == 1.0 and p.order_temperature in (None, 1.0)]
