@@ -14,8 +14,9 @@ import protein_didi.core.remask as remask
 import protein_didi.protein.generate as protein_generate
 from protein_didi.core.confidence import ConfidenceConfig, confidence_sample
 from protein_didi.core.denoiser import subs_log_probs
+from protein_didi.core.draw import draw, first_phase
 from protein_didi.core.remask import RemaskConfig, remask_sample, time_at_mask_rate
-from protein_didi.core.request import SAMPLING_KEYS, SampleRequest, add_sampling_args, draw, first_phase, sampling_args
+from protein_didi.core.request import SAMPLING_KEYS, SampleRequest, add_sampling_args, sampling_args
 from protein_didi.core.sampler import ancestral_sample
 from protein_didi.core.schedule import CosineSchedule, LogLinearSchedule
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from protein_didi.core.request import SAMPLERS, SAMPLING_KEYS, SampleRequest, draw
+from protein_didi.core.draw import draw
+from protein_didi.core.request import SAMPLERS, SAMPLING_KEYS, SampleRequest
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.protein import sample as protein_sample
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError

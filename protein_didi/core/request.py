@@ -3,8 +3,9 @@
 Every entry point (CLI, app, benchmarks) builds one request and hands it to its domain's ``generate``;
 the request checks itself when it is made, before any model loads or progress is drawn. A new sampler
 option is therefore one field here (checked in :meth:`SampleRequest.__post_init__`, with its flag in
-:func:`add_sampling_args`) plus its use in :func:`draw`: no caller's signature changes. Domains subclass
-the request with what they add (lengths, motifs, CDR plans) and their own step count for teachers.
+:func:`add_sampling_args`) plus its use in :func:`protein_didi.core.draw.draw`: no caller's signature
+changes. Domains subclass the request with what they add (lengths, motifs, CDR plans) and their own step
+count for teachers.
 
 Sampler settings left ``None`` are the model's: a checkpoint may store the settings chosen for it on a
 validation set (``info["sampling"]``); otherwise students take 8 ancestral steps and teachers
@@ -12,7 +13,8 @@ validation set (``info["sampling"]``); otherwise students take 8 ancestral steps
 
 ``corrector_steps`` > 0 adds a correction phase after the sampler (:mod:`protein_didi.core.remask`): each
 round remasks a ``corrector_fraction`` of the generated positions and redraws them from a corrector model
-(``draw(..., corrector=...)``; the main model when none is given) at ``corrector_temperature``.
+(:func:`protein_didi.core.draw.draw` with ``corrector=...``; the main model when none is given) at
+``corrector_temperature``.
 """
 
 from __future__ import annotations
@@ -26,14 +28,11 @@ from typing import ClassVar, Self
 
 import torch
 
-from protein_didi.core.confidence import ConfidenceConfig, check_order_temperature, confidence_sample
-from protein_didi.core.denoiser import Denoiser
-from protein_didi.core.discriminator import Discriminator
+from protein_didi.core.confidence import check_order_temperature
 from protein_didi.core.pretrained import LoadedModel
-from protein_didi.core.remask import PICKS, FirstPhase, RemaskConfig, remask_sample
-from protein_didi.core.rgas import RGASConfig, rgas_sample
-from protein_didi.core.sampler import SamplerConfig, StepCallback, ancestral_sample
-from protein_didi.core.schedule import NoiseSchedule
+from protein_didi.core.remask import PICKS, RemaskConfig
+from protein_didi.core.rgas import RGASConfig
+from protein_didi.core.sampler import SamplerConfig, StepCallback
 
 SAMPLERS = ("ancestral", "confidence", "rgas")
 CORRECTOR_PICKS = PICKS  # which positions a correction round remasks: random, or the least confident
@@ -44,7 +43,7 @@ SAMPLING_KEYS = (
 )  # fmt: skip
 STUDENT_NFE = 8
 # ρ when a request asks for correction rounds without saying how many positions: the 15 % a BERT-style
-# corrector (AntiBERTy) was trained to denoise; bench/remask_frontier.py charts other values
+# corrector (AntiBERTy) was trained to denoise; bench/antibody_frontier.py charts other values
 CORRECTOR_FRACTION = 0.15
 
 
@@ -221,49 +220,6 @@ def add_sampling_args(parser: argparse.ArgumentParser, request_type: type[Sample
 def sampling_args(args: argparse.Namespace) -> dict:
     """The request's sampler settings from flags :func:`add_sampling_args` made."""
     return {k: getattr(args, k) for k in SAMPLING_KEYS}
-
-
-def draw(
-    request: SampleRequest,
-    model: Denoiser,
-    tokens: torch.Tensor,
-    fixed: torch.Tensor,
-    schedule: NoiseSchedule,
-    generator: torch.Generator,
-    on_step: StepCallback | None = None,
-    discriminator: Discriminator | None = None,
-    suppress: tuple[int, ...] = (),
-    corrector: Denoiser | None = None,
-    corrector_schedule: NoiseSchedule | None = None,
-) -> torch.Tensor:
-    """One batch of masked ``tokens`` (``fixed`` positions kept) through the request's sampler.
-
-    ``ancestral`` reveals in random order, ``confidence`` reveals the most confident positions first at
-    the request's order temperature, ``rgas`` is guided by ``discriminator`` (a distilled student's).
-    With ``corrector_steps`` > 0, that many correction rounds follow, redrawing from ``corrector`` (a denoiser
-    on the same vocabulary with its ``corrector_schedule``; default the main model and ``schedule``).
-    """
-    first = first_phase(request, suppress, discriminator)
-    if not request.corrector_steps:
-        return first(model, tokens, fixed, schedule, generator, on_step)
-    return remask_sample(model, tokens, fixed, schedule, request.remask_config(suppress), first, generator, on_step,
-                         corrector, corrector_schedule)  # fmt: skip
-
-
-def first_phase(
-    request: SampleRequest, suppress: tuple[int, ...] = (), discriminator: Discriminator | None = None
-) -> FirstPhase:
-    """The request's own sampler with its settings bound: ``(model, z, fixed, schedule, generator, callback) → z``."""
-    config = request.sampler_config(suppress)
-    if request.sampler == "rgas":
-        if discriminator is None:
-            raise ValueError("RGAS needs the discriminator a distilled student ships; choose another sampler")
-        rgas = RGASConfig(sampler=config, **request.rgas)
-        return lambda m, z, f, s, g, cb: rgas_sample(m, discriminator, z, f, s, rgas, g, cb)
-    if request.sampler == "confidence":
-        ordered = ConfidenceConfig(config, float(request.order_temperature))  # type: ignore[arg-type]
-        return lambda m, z, f, s, g, cb: confidence_sample(m, z, f, s, ordered, g, cb)
-    return lambda m, z, f, s, g, cb: ancestral_sample(m, z, f, s, config, g, cb)
 
 
 def steps_reporter(progress: ProgressCallback | None, done: int, total: int) -> StepCallback:

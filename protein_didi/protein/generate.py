@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from protein_didi.core.request import SAMPLERS, ProgressCallback, draw, steps_reporter
+from protein_didi.core.draw import draw
+from protein_didi.core.request import SAMPLERS, ProgressCallback, steps_reporter
 from protein_didi.core.sampler import StepCallback
 from protein_didi.protein.alphabet import ALPHABET, InvalidSequenceError
 from protein_didi.protein.pretrained import LoadedModel, load_model

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from protein_didi.core.request import SAMPLERS, ProgressCallback, draw, steps_reporter
+from protein_didi.core.draw import draw
+from protein_didi.core.request import SAMPLERS, ProgressCallback, steps_reporter
 from protein_didi.text.pretrained import LoadedModel
 from protein_didi.text.prompts import masked_blocks
 from protein_didi.text.request import TextRequest
