@@ -129,3 +129,15 @@ def test_sampling_an_antibody_model_refuses_chimeras(monkeypatch: pytest.MonkeyP
     assert result.sequences == [heavy[1].sequence, heavy[2].sequence, heavy[0].sequence]
     assert result.refused == Counter({"chimera": 1}) and result.drawn == 3 + 1 + result.surplus
     assert "1 heavy/light chimera refused" in result.summary()
+
+
+def test_sampling_without_anarci_fails_at_once_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No hmmscan: one line naming the install and --allow-invalid, before any sequence is drawn."""
+    from protein_didi.protein import numbering, valid_chains
+    from protein_didi.protein.numbering import AntibodyError
+    from protein_didi.protein.request import ProteinRequest
+
+    monkeypatch.setattr(numbering.shutil, "which", lambda name: None)
+    monkeypatch.setattr(valid_chains, "generate", lambda *a, **k: pytest.fail("sampled before checking ANARCI"))
+    with pytest.raises(AntibodyError, match=r"--allow-invalid"):
+        valid_chains.generate_valid_chains(None, ProteinRequest(num=2))  # type: ignore[arg-type]

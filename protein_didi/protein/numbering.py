@@ -111,6 +111,11 @@ def _anarci_function():
     return anarci
 
 
+def require_anarci() -> None:
+    """One-line :class:`AntibodyError` now, rather than after minutes of sampling, when ANARCI cannot run here."""
+    _anarci_function()
+
+
 def _label(position: tuple[int, str]) -> str:
     number, insertion = position
     return f"{number}{insertion.strip()}"

@@ -17,7 +17,7 @@ from protein_didi.core.request import ProgressCallback
 from protein_didi.core.resample import resample_until
 from protein_didi.protein.chain_validity import ChainCheck, check_chain
 from protein_didi.protein.generate import generate
-from protein_didi.protein.numbering import number_antibodies
+from protein_didi.protein.numbering import AntibodyError, number_antibodies, require_anarci
 from protein_didi.protein.pretrained import LoadedModel
 from protein_didi.protein.request import ProteinRequest
 
@@ -52,7 +52,14 @@ class ValidChains:
 def generate_valid_chains(
     loaded: LoadedModel, request: ProteinRequest, progress: ProgressCallback | None = None, max_draws: int | None = None
 ) -> ValidChains:
-    """``request.num`` sequences that are valid antibody chains (chimeras and frame errors resampled)."""
+    """``request.num`` sequences that are valid antibody chains (chimeras and frame errors resampled).
+
+    Checks that ANARCI can run before the first draw, so a missing install costs no sampling time.
+    """
+    try:
+        require_anarci()
+    except AntibodyError as err:
+        raise AntibodyError(f"{err}; or keep every chain with --allow-invalid (no chain check)") from None
 
     def draw(size: int, seed: int) -> list[tuple[str, ChainCheck]]:
         seqs = generate(loaded, request.replace(num=size, seed=seed), progress)
