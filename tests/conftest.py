@@ -76,3 +76,31 @@ def assert_same_state(a, b, path: str = "state") -> None:
             assert_same_state(x, y, f"{path}[{i}]")
     else:
         assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def kill_at_step(monkeypatch: pytest.MonkeyPatch, task_cls: type, step: int):
+    """Make ``task_cls.train_step`` raise ``KeyboardInterrupt`` at ``step`` (a run killed mid-way, for the resume
+    tests); returns the original method so a test can put it back."""
+    original = task_cls.train_step
+
+    def crash(self, at):
+        if at == step:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, at)
+
+    monkeypatch.setattr(task_cls, "train_step", crash)
+    return original
+
+
+def make_tiny_bert(vocab: list[str], num_layers: int = 2, seed: int = 0):
+    """A random BERT-family denoiser (hidden 32, 2 heads, 40 positions) on ``vocab``, seeded."""
+    from transformers import BertConfig
+
+    from protein_didi.protein.hf_mlm import BertDenoiser
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=num_layers, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=40,
+    )  # fmt: skip
+    return BertDenoiser(config, vocab).eval()

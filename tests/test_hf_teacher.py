@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import make_tiny_bert
 from transformers import BertConfig, BertForMaskedLM
 
 from protein_didi.core.denoiser import NEG_INF
@@ -28,16 +29,7 @@ AA_PROJECT_IDS = torch.tensor([ALPHABET.esm.get_idx(a) for a in STANDARD_AA])
 
 
 def tiny_bert(seed: int = 0) -> BertDenoiser:
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(ANTIBERTY_VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=40,
-    )
-    return BertDenoiser(config, ANTIBERTY_VOCAB).eval()
+    return make_tiny_bert(ANTIBERTY_VOCAB, num_layers=2, seed=seed)
 
 
 def masked_batch() -> torch.Tensor:

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import kill_at_step
 
 from protein_didi.core.checkpoint import load_state
 from protein_didi.protein.alphabet import ALPHABET, STANDARD_AA, InvalidSequenceError
@@ -116,14 +117,7 @@ def test_random_judge_learns(synthetic_data):
 def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monkeypatch):
     assert main(_args(synthetic_data, tmp_path / "full", 6)) == 0
 
-    original = JudgeTask.train_step
-
-    def crash_at_step_4(self, step):
-        if step == 4:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, step)
-
-    monkeypatch.setattr(JudgeTask, "train_step", crash_at_step_4)
+    original = kill_at_step(monkeypatch, JudgeTask, 4)
     with pytest.raises(KeyboardInterrupt):
         main(_args(synthetic_data, tmp_path / "part", 6))
     assert load_state(tmp_path / "part" / "train_state.pt")["step"] == 3

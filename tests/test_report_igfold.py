@@ -80,6 +80,6 @@ def test_antibody_designs_get_prmsd_with_natural_and_shuffled_scale(tmp_path, mo
     assert shuffled["ab_prmsd"].min() > 1.5 > 0.8 > natural.mean()  # the scale: natural ≪ shuffled
     page = report.render_html(ev, "t", {})
     section = page[page.index("Antibody structure: IgFold predicted RMSD") :]
-    assert "mean pRMSD (Å) [95 % CI]" in section and "shuffled natural antibodies" in section
+    assert "mean pRMSD (Å) [95 % CI]" in section and "shuffled real V" in section
     assert "worst CDR (mean pRMSD)" in section and "<img" in section
     assert "(1/2 scored)" in section  # the protein in the design set is counted, not hidden

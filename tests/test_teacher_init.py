@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM
+from conftest import kill_at_step, make_tiny_bert
+from transformers import BertForMaskedLM
 
 from protein_didi.core.checkpoint import load_state
 from protein_didi.core.loop import step_seed
@@ -35,16 +36,7 @@ BAND_KEYS = [BandedNelbo.key(b) for b in MASK_RATE_BANDS]
 
 def tiny_bert(seed: int = 123) -> BertDenoiser:
     """A random 3-layer BERT; seeded apart from the trainer's ``--seed 0`` so a fresh model can never equal it."""
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=40,
-    )
-    return BertDenoiser(config, VOCAB).eval()
+    return make_tiny_bert(VOCAB, num_layers=3, seed=seed)
 
 
 @pytest.fixture
@@ -138,14 +130,7 @@ def test_train_top_layers_on_esm_keeps_the_tied_output_matrix_frozen():
 def test_resume_continues_bit_for_bit(synthetic_data, bert_folder, tmp_path, monkeypatch, same_state):
     extra = ("--train-layers", "2")
     assert main(_args(synthetic_data, tmp_path / "full", bert_folder, 6, *extra)) == 0
-    original = TeacherTask.train_step
-
-    def crash_at_step_4(self, step):
-        if step == 4:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, step)
-
-    monkeypatch.setattr(TeacherTask, "train_step", crash_at_step_4)
+    original = kill_at_step(monkeypatch, TeacherTask, 4)
     with pytest.raises(KeyboardInterrupt):
         main(_args(synthetic_data, tmp_path / "part", bert_folder, 6, *extra))
     assert load_state(tmp_path / "part" / "train_state.pt")["step"] == 3

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from conftest import kill_at_step
 
 from protein_didi.core.checkpoint import CheckpointError, load_state
 from protein_didi.protein.pretrained import load_model
@@ -39,14 +40,7 @@ def _args(data, out, steps, *extra):
 def test_resume_reproduces_the_uninterrupted_run(synthetic_data, tmp_path, monkeypatch, same_state):
     assert main(_args(synthetic_data, tmp_path / "full", 6)) == 0
 
-    original = TeacherTask.train_step
-
-    def crash_at_step_4(self, step):
-        if step == 4:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, step)
-
-    monkeypatch.setattr(TeacherTask, "train_step", crash_at_step_4)
+    original = kill_at_step(monkeypatch, TeacherTask, 4)
     with pytest.raises(KeyboardInterrupt):
         main(_args(synthetic_data, tmp_path / "part", 6))
     assert load_state(tmp_path / "part" / "train_state.pt")["step"] == 3  # last atomic checkpoint
