@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from protein_didi.cli import error_line
 from protein_didi.core.checkpoint import file_sha256
 from protein_didi.core.wheel_files import WheelFilesMissing, download_wheel
 from protein_didi.protein.chain_validity import check_chain
@@ -397,7 +398,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         if args.reference is not None:
             write_reference(frame, kept, manifest, licence_text, args.reference, args.seed)
     except (AntibodyError, WheelFilesMissing, OSError, zipfile.BadZipFile) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(error_line(err), file=sys.stderr)
         return 2
     print(f"{len(kept)} of {len(chains)} chains kept; splits {manifest['splits']}; {LICENSE_NOTE}")
     return 0

@@ -75,6 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from protein_didi.cli import error_line
 from protein_didi.core.checkpoint import file_sha256
 from protein_didi.core.wheel_files import WheelFilesMissing, cache_root, fetch_wheel
 from protein_didi.protein.numbering import AntibodyError
@@ -578,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         folder = resolve_checkpoints() if args.check else fetch(wheel=args.wheel)
     except (WheelFilesMissing, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(error_line(err), file=sys.stderr)
         return 2
     sizes = ", ".join(f"{name} ({math.ceil((folder / name).stat().st_size / 1024)} KiB)" for name in SHA256)
     print(f"Sapiens checkpoints ({WHEEL}, SHA-256 checked): {folder}: {sizes}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from protein_didi.cli import error_line
 from protein_didi.fold.igfold import IgFold, check_chain, encode_chains
 from protein_didi.fold.result import ProgressCallback
 
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         folds = fold_antibodies([q for _, q in records], [rid for rid, _ in records], folder)
         seconds = time.perf_counter() - start
     except (FastaError, FoldingUnavailable, AntibodyError, ValueError, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(error_line(err), file=sys.stderr)
         return 2
     rows = []
     for (rid, _), f in zip(records, folds, strict=True):

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from protein_didi.cli import error_line
 from protein_didi.core.wheel_files import WheelFilesMissing, cache_root, fetch_wheel
 from protein_didi.core.wheel_files import extract_wheel as extract_wheel_files
 
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 fetch()
         weights = resolve_antiberty_weights()
     except (AntibertyWeightsMissing, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(error_line(err), file=sys.stderr)
         return 2
     print(f"AntiBERTy weights: {weights.folder} ({weights.source})")
     return 0
