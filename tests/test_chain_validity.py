@@ -141,3 +141,14 @@ def test_sampling_without_anarci_fails_at_once_with_the_fix(monkeypatch: pytest.
     monkeypatch.setattr(valid_chains, "generate", lambda *a, **k: pytest.fail("sampled before checking ANARCI"))
     with pytest.raises(AntibodyError, match=r"--allow-invalid"):
         valid_chains.generate_valid_chains(None, ProteinRequest(num=2))  # type: ignore[arg-type]
+
+
+@needs_anarci
+def test_chain_mix_counts_each_kind_once() -> None:
+    from protein_didi.protein.chain_validity import chain_mix
+
+    heavy, kappa, lam = _first("H", 2), _first("K")[0], _first("L")[0]
+    seqs = [heavy[0].sequence, heavy[1].sequence, kappa.sequence, lam.sequence, _splice(lam, heavy[0]), "ACDEFGHIKL"]
+    mix = chain_mix(seqs)
+    assert mix == pytest.approx({"mix_heavy": 2 / 6, "mix_kappa": 1 / 6, "mix_lambda": 1 / 6, "mix_human": 4 / 6,
+                                 "mix_chimera": 1 / 6, "mix_invalid": 1 / 6})  # fmt: skip

@@ -9,7 +9,7 @@ from protein_didi.core.discriminator import Discriminator
 from protein_didi.core.loop import TrainingDiverged, run_training
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.core.timesampling import TimeSampler
-from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.alphabet import ALPHABET, STANDARD_AA
 from protein_didi.protein.prompts import ProteinPrompts
 
 
@@ -379,3 +379,60 @@ def test_teacher_at_all_masked_prompt_is_cached_per_prompt(tiny_model):
         want = without_suppressed(tiny_model(z1, torch.ones(2)), ALPHABET.nonstandard_ids)
         assert torch.allclose(trainer._teacher_at_z1(z1), want)
     assert len(trainer._z1_cache) == 2
+
+
+def test_label_smoothing_bounds_the_optimal_discriminator_logit():
+    """With targets 1 − ε / ε the BCE is minimised at logit ±log((1 − ε)/ε), not at ±∞."""
+    from protein_didi.core.discriminator import per_position_bce
+
+    tokens = ALPHABET.masked_template([6])
+    generated = ~ALPHABET.special_positions(tokens)
+    grid = torch.linspace(-8, 8, 1601)
+    eps = 0.1
+    for is_student, sign in ((True, 1.0), (False, -1.0)):
+        losses = torch.stack([
+            per_position_bce(torch.full(tokens.shape, float(x)), tokens, generated, ALPHABET.mask_id, is_student, eps)
+            for x in grid
+        ])  # fmt: skip
+        best = grid[losses.argmin()].item()
+        assert abs(best - sign * torch.log(torch.tensor(9.0)).item()) < 0.02
+    with pytest.raises(ValueError, match="label smoothing"):
+        per_position_bce(torch.zeros(tokens.shape), tokens, generated, ALPHABET.mask_id, True, 0.5)
+
+
+def test_collapse_watch_stops_after_patience_consecutive_wins(tiny_model):
+    from protein_didi.core.didi import DiscriminatorWon
+
+    trainer, _ = make_trainer(tiny_model, collapse_patience=3, collapse_accuracy=0.9, disc_warmup=2)
+    trainer._watch_collapse(0, 1.0)  # D's warm-up: wins do not count
+    trainer._watch_collapse(1, 1.0)
+    assert trainer.won_streak == 0
+    trainer._watch_collapse(2, 1.0)
+    trainer._watch_collapse(3, 0.95)
+    trainer._watch_collapse(4, 0.5)  # a loss resets the streak
+    assert trainer.won_streak == 0
+    trainer._watch_collapse(5, 0.9)
+    trainer._watch_collapse(6, 1.0)
+    with pytest.raises(DiscriminatorWon, match=r"won 3 student updates in a row .*steps 5–7"):
+        trainer._watch_collapse(7, 0.92)
+    resumed, _ = make_trainer(tiny_model, collapse_patience=3)
+    resumed.load_state_dict({**trainer.state_dict(), "won_streak": 2})
+    assert resumed.won_streak == 2
+    off, _ = make_trainer(tiny_model, collapse_patience=0)
+    for step in range(50):
+        off._watch_collapse(step, 1.0)
+
+
+def test_domain_description_of_student_samples_is_logged(tiny_model):
+    seen = []
+
+    def describe(seqs):
+        seen.append(seqs)
+        return {"mix_long": sum(len(s) > 13 for s in seqs) / len(seqs)}
+
+    trainer, _ = make_trainer(tiny_model)
+    trainer.prompts = ProteinPrompts([12, 16], describe=describe)
+    metrics = trainer.train_step(0)
+    assert len(seen) == 1 and len(seen[0]) == 4
+    assert metrics["mix_long"] == float(len(seen[0][0]) > 13)
+    assert all(set(s) <= set(STANDARD_AA) for s in seen[0])

@@ -36,6 +36,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # changes)
     ("held-out NELBO by mask rate (nats)", ("heldout",)),
     ("discriminator accuracy", ("acc",)),
+    ("student samples (shares)", ("mix",)),
     ("rewards", ("reward",)),
     ("gradient norms", ("grad_norm",)),
     ("learning rate", ("lr",)),

@@ -31,6 +31,7 @@ import torch
 
 from protein_didi.core.discriminator import Discriminator, mean_masked_logit, per_position_bce
 from protein_didi.core.distill_base import ABLATIONS, OPTIMISATION, DistillConfig, DistillTrainer
+from protein_didi.core.loop import STATE_FILE, TrainingDiverged
 from protein_didi.core.masking import corrupt
 from protein_didi.core.rollout import Rollout, rollout_to, sample_clean
 from protein_didi.core.sampler import without_suppressed
@@ -58,6 +59,25 @@ class DidiConfig(DistillConfig):
         "didi: train D's head on the frozen teacher's features (not the paper's full D): the student ships a "
         "few-MB discriminator and D's update needs no backward pass through the backbone",
         "--disc-head-only",
+        group=OPTIMISATION,
+    )
+    # not in the paper: the stabilisers a sharp teacher bank needs (see per_position_bce and DiscriminatorWon)
+    disc_label_smoothing: float = setting(
+        0.0,
+        "didi: D's BCE targets 1−ε / ε, bounding its logit (and the reward) by ±log((1−ε)/ε) (default {default})",
+        "--disc-label-smoothing",
+        group=OPTIMISATION,
+    )
+    collapse_accuracy: float = setting(
+        0.98,
+        "didi: stop when D's accuracy stays ≥ this for --collapse-patience student updates (default {default})",
+        "--collapse-accuracy",
+        group=OPTIMISATION,
+    )
+    collapse_patience: int = setting(
+        25,
+        "didi: student updates D may win in a row before the run stops, keeping its last checkpoint (0: never stop)",
+        "--collapse-patience",
         group=OPTIMISATION,
     )
     kl_weight: float = setting(
@@ -134,6 +154,11 @@ def forward_kl_and_entropy(
     return (kl * where).sum() / n, (entropy * where).sum() / n
 
 
+class DiscriminatorWon(TrainingDiverged):
+    """D separated student from teacher samples for too many updates in a row: the student's reward carries no
+    signal any more and it drifts (earlier runs fell into one chain type within ~70 updates)."""
+
+
 class DidiTrainer(DistillTrainer):
     """One DiDi-Instruct iteration per ``train_step``; plugs into :func:`protein_didi.core.loop.run_training`."""
 
@@ -146,6 +171,7 @@ class DidiTrainer(DistillTrainer):
         self.disc: Discriminator = self.aux
         self.times = self.cfg.time_sampler()
         self._z1_cache: dict[tuple[tuple[int, ...], bytes], torch.Tensor] = {}
+        self.won_streak = 0  # consecutive student updates with D's accuracy ≥ cfg.collapse_accuracy
 
     def build_aux(self) -> Discriminator:
         if self.cfg.disc_head_only:
@@ -245,13 +271,15 @@ class DidiTrainer(DistillTrainer):
             l_s, l_t = logits.chunk(2)
             r_s, r_t = mean_masked_logit(logits, both, generated.repeat(2, 1), mask_id).chunk(2)
             d_stats.update(r_s=r_s.detach(), r_t=r_t.detach())
-            bce_s = per_position_bce(l_s, z_student, generated, mask_id, is_student=True)
-            return bce_s + per_position_bce(l_t, z_teacher, generated, mask_id, is_student=False)
+            eps = cfg.disc_label_smoothing
+            bce_s = per_position_bce(l_s, z_student, generated, mask_id, is_student=True, smoothing=eps)
+            return bce_s + per_position_bce(l_t, z_teacher, generated, mask_id, is_student=False, smoothing=eps)
 
         metrics: dict[str, float] = {}
         metrics["d_grad_norm"], metrics["d_loss"] = self.update_aux([d_loss])
         r_s, r_t = d_stats["r_s"], d_stats["r_t"]
         metrics["d_acc"] = 0.5 * ((r_s > 0).float().mean() + (r_t < 0).float().mean()).item()
+        self._watch_collapse(step, metrics["d_acc"])
 
         # 4. reward from the updated D; student update, group by group
         with torch.no_grad():
@@ -271,7 +299,31 @@ class DidiTrainer(DistillTrainer):
             reward_teacher=r_t.mean().item(),
             tau=torch.cat([p.tau for p in plays]).mean().item(),
         )
+        describe = getattr(self.prompts, "describe", None)  # the domain's view of the student's samples
+        if describe is not None:
+            metrics.update(describe(torch.cat([p.x for p in plays])))
         return metrics
+
+    def _watch_collapse(self, step: int, d_acc: float) -> None:
+        """Stop (keeping the last checkpoint) once D has won ``collapse_patience`` student updates in a row."""
+        cfg = self.cfg
+        if step < cfg.disc_warmup or cfg.collapse_patience < 1:
+            return  # D is meant to pull ahead while it warms up
+        self.won_streak = self.won_streak + 1 if d_acc >= cfg.collapse_accuracy else 0
+        if self.won_streak >= cfg.collapse_patience:
+            raise DiscriminatorWon(
+                f"the discriminator won {self.won_streak} student updates in a row (accuracy ≥ "
+                f"{cfg.collapse_accuracy}, steps {step - self.won_streak + 1}–{step}): the student is collapsing; "
+                f"the last checkpoint is kept in {STATE_FILE} (export it with --resume --steps <its step>), or "
+                "rerun with a lower --lr-disc or a higher --disc-label-smoothing"
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "won_streak": self.won_streak}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.won_streak = int(state.get("won_streak", 0))  # checkpoints older than the collapse watch have none
 
 
 @dataclass

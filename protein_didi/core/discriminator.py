@@ -92,7 +92,12 @@ def mean_masked_logit(
 
 
 def per_position_bce(
-    logits: torch.Tensor, tokens: torch.Tensor, generated: torch.Tensor, mask_id: int, is_student: bool
+    logits: torch.Tensor,
+    tokens: torch.Tensor,
+    generated: torch.Tensor,
+    mask_id: int,
+    is_student: bool,
+    smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Balanced-BCE half for one side (eq. 8 in the per-position form of eq. 17), mean over the batch.
 
@@ -100,7 +105,13 @@ def per_position_bce(
     optimal per-position logit is that position's log density ratio, and the
     reward R (their mean, eq. 6) is a mean of calibrated log-ratios — which a
     BCE on the mean logit would not guarantee.
+
+    ``smoothing`` ε (not in the paper) moves the targets to 1 − ε and ε: the optimal logit is then bounded by
+    ±log((1 − ε)/ε), so a discriminator that separates the two sides perfectly cannot drive the reward, and
+    with it the student's policy gradient, to extremes (the collapse a sharper teacher bank caused).
     """
-    target = torch.full_like(logits, 1.0 if is_student else 0.0)
+    if not 0.0 <= smoothing < 0.5:
+        raise ValueError(f"discriminator label smoothing must be in [0, 0.5), got {smoothing}")
+    target = torch.full_like(logits, 1.0 - smoothing if is_student else smoothing)
     loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return region_mean(loss, reward_region(tokens, generated, mask_id)).mean()

@@ -30,7 +30,7 @@ from functools import cache
 
 import numpy as np
 
-from protein_didi.protein.numbering import AntibodyNumbering
+from protein_didi.protein.numbering import AntibodyNumbering, number_antibodies
 
 J_FIRST = 114
 """First IMGT position of the J comparison: the J-encoded end of CDR3 (heavy J genes start at 115, light at 116)
@@ -136,3 +136,20 @@ def check_chain(numbering: AntibodyNumbering) -> ChainCheck:
 def check_chains(numberings: Sequence[AntibodyNumbering]) -> list[ChainCheck]:
     """:func:`check_chain` of every numbering, in order."""
     return [check_chain(n) for n in numberings]
+
+
+def chain_mix(sequences: Sequence[str]) -> dict[str, float]:
+    """Shares of ``sequences`` that are valid heavy, kappa and lambda chains (and of those, human), chimeras and
+    other failures: what a distillation run logs per step to show a student drifting into one chain type."""
+    numberings = number_antibodies(sequences, species=None)
+    checks = check_chains(numberings)
+    n = max(len(checks), 1)
+    valid = [nb for nb, c in zip(numberings, checks, strict=True) if c.valid]
+    return {
+        "mix_heavy": sum(nb.chain_type == "H" for nb in valid) / n,
+        "mix_kappa": sum(nb.chain_type == "K" for nb in valid) / n,
+        "mix_lambda": sum(nb.chain_type == "L" for nb in valid) / n,
+        "mix_human": sum(nb.species == "human" for nb in valid) / n,
+        "mix_chimera": sum(c.chimera for c in checks) / n,
+        "mix_invalid": sum(c.status == "invalid" for c in checks) / n,
+    }

@@ -29,9 +29,10 @@ from protein_didi.core.checkpoint import save_json
 from protein_didi.core.run_driver import distill_run, shipped_tensors, start_parallel_run, succeed
 from protein_didi.core.train_cli import distill_config, distill_parser
 from protein_didi.protein.alphabet import ALPHABET
+from protein_didi.protein.chain_validity import chain_mix
 from protein_didi.protein.fasta import read_fasta
 from protein_didi.protein.model import EsmDenoiser
-from protein_didi.protein.pretrained import load_model, save_model
+from protein_didi.protein.pretrained import is_antibody_model, load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
 from protein_didi.protein.shards import read_meta
 
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         if not str(meta.get("alphabet", "")).startswith("esm"):
             raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
         data_info = {"distill_data": meta.get("source")}
-    prompts = ProteinPrompts(args.lengths, config.seed)
+    # antibody teachers: log the student's chain mix per step, the early sign of collapse into one chain type
+    prompts = ProteinPrompts(args.lengths, config.seed, describe=chain_mix if is_antibody_model(teacher.info) else None)
     bank = None
     if args.teacher_samples is not None:
         bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)
