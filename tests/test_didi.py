@@ -436,3 +436,26 @@ def test_domain_description_of_student_samples_is_logged(tiny_model):
     assert len(seen) == 1 and len(seen[0]) == 4
     assert metrics["mix_long"] == float(len(seen[0][0]) > 13)
     assert all(set(s) <= set(STANDARD_AA) for s in seen[0])
+
+
+def test_student_can_start_from_another_model_of_the_same_architecture(tiny_model):
+    import copy
+
+    from protein_didi.protein.model import EsmDenoiser, esm_config
+
+    start = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        for p in start.parameters():
+            p.add_(0.01)
+    cfg = DidiConfig(batch_size=4, student_nfe=4, teacher_nfe=4, bank_size=8, disc_warmup=0)
+    trainer = DidiTrainer(tiny_model, LogLinearSchedule(), ProteinPrompts([12]), cfg, lambda *a: None,
+                          torch.device("cpu"), student_init=start)  # fmt: skip
+    for name, value in trainer.student.state_dict().items():
+        assert torch.equal(value, start.state_dict()[name]), name
+    assert not torch.equal(next(trainer.teacher.parameters()), next(start.parameters()))  # the teacher is kept
+    cfg_other = esm_config("test")
+    cfg_other.hidden_size *= 2
+    cfg_other.intermediate_size *= 2
+    with pytest.raises(ValueError, match="does not have the teacher's architecture"):
+        DidiTrainer(tiny_model, LogLinearSchedule(), ProteinPrompts([12]), cfg, lambda *a: None,
+                    torch.device("cpu"), student_init=EsmDenoiser(cfg_other))  # fmt: skip

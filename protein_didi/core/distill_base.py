@@ -119,7 +119,10 @@ class DistillTrainer(ABC):
         exporter: Exporter,
         device: torch.device | None = None,
         ctx: Context = SINGLE,
+        student_init: nn.Module | None = None,
     ) -> None:
+        """``student_init`` (default: the teacher) is where the student starts, e.g. an earlier student of the same
+        architecture continued against a sharper teacher; KL and the discriminator still read the teacher."""
         device = device or ctx.device
         self.cfg, self.schedule, self.prompts, self.device, self.exporter = config, schedule, prompts, device, exporter
         self.ctx = ctx
@@ -128,7 +131,10 @@ class DistillTrainer(ABC):
             config.groups, "groups", fix="pick --batch-size / --group-size as a multiple of the process count"
         )
         self.teacher = teacher.to(device).eval().requires_grad_(False)
-        self.student = copy.deepcopy(self.teacher).requires_grad_(True).train()
+        if student_init is not None:
+            check_same_architecture(student_init, self.teacher)
+        start = self.teacher if student_init is None else student_init.to(device)
+        self.student = copy.deepcopy(start).requires_grad_(True).train()
         self.aux = self.fresh_aux().requires_grad_(True).train()
         # forward passes that need synchronised gradients go through these (identity on one process; under FSDP
         # the modules are sharded in place), so optimisers and EMA are built after wrapping
@@ -258,3 +264,16 @@ class DistillTrainer(ABC):
         # ``settings`` entry every trainer's export has
         info = {"method": self.method, **asdict(self.cfg), **moved, "settings": settings_dict(self.cfg)}
         self.exporter(out_dir, student, aux, info)
+
+
+def check_same_architecture(student: nn.Module, teacher: nn.Module) -> None:
+    """Refuse (one line) a student start whose weights do not fit the teacher's modules: the export loads the
+    student's weights into a copy of the teacher."""
+    ours, theirs = student.state_dict(), teacher.state_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys() if k not in ours or k not in theirs
+                    or ours[k].shape != theirs[k].shape)  # fmt: skip
+    if differ:
+        raise ValueError(
+            f"the student's start does not have the teacher's architecture ({len(differ)} tensors differ, first "
+            f"{differ[0]!r}); start from a model distilled from the same teacher family"
+        )

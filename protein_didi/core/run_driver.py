@@ -60,16 +60,18 @@ def distill_run(
     resume: bool,
     checkpoint_every: int,
     teacher_samples: Mapping[Hashable, torch.Tensor] | None = None,
+    student_init: torch.nn.Module | None = None,
 ) -> str:
     """Build the trainer of ``config``'s method; run it to ``config.steps`` (from ``out``'s checkpoint on ``resume``).
 
-    ``teacher_samples`` (template key → tokenised samples) fill the teacher bank instead of sampling the teacher.
+    ``teacher_samples`` (template key → tokenised samples) fill the teacher bank instead of sampling the teacher;
+    ``student_init`` is where the student starts (default: a copy of the teacher).
     Returns the trainer's export summary (how far the exported student moved from the teacher).
     """
     trainer_cls = next((t for t in TRAINERS.values() if isinstance(config, t.config_type)), None)
     if trainer_cls is None:
         raise TypeError(f"no distillation method takes a {type(config).__name__}; see run_driver.TRAINERS")
-    trainer = trainer_cls(teacher, schedule, prompts, config, export, ctx=ctx)
+    trainer = trainer_cls(teacher, schedule, prompts, config, export, ctx=ctx, student_init=student_init)
     for key, samples in (teacher_samples or {}).items():
         trainer.bank.preload(key, samples)
     desc = f"distill {trainer.method}"

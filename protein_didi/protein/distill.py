@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="FASTA of samples the same teacher made (a benchmark's or earlier run's): fills the bank for the "
         "lengths it covers (the first --bank-size of each) instead of sampling the teacher",
     )
+    run.add_argument(
+        "--student-init",
+        default=None,
+        metavar="MODEL",
+        help="start the student from this model (e.g. an earlier student of the same teacher family) instead of "
+        "a copy of the teacher; KL and the discriminator still read --teacher",
+    )
     return p
 
 
@@ -107,8 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         save_model(out / "model", student, teacher.schedule, f"student-{args.method}", info, extra_tensors=extra)
         save_json(out / "distill_config.json", info)
 
+    student_init = None
+    if args.student_init is not None:
+        student_init = load_model(args.student_init, device).model
+        student_init.allowed.copy_(ALPHABET.standard_ids)
+        data_info["student_init"] = args.student_init
     summary = distill_run(
         config, teacher.model, teacher.schedule, prompts, export, ctx,
         out=args.out, resume=args.resume, checkpoint_every=args.checkpoint_every, teacher_samples=bank,
+        student_init=student_init,
     )  # fmt: skip
     return succeed(ctx, f"student written to {args.out / 'model'}; {summary}")
