@@ -132,3 +132,37 @@ def cdr3_length_range(chain_types: Sequence[str], coverage: float = 0.999) -> tu
     cdf = np.cumsum([hist[k] for k in lengths]) / sum(hist.values())
     tail = (1 - coverage) / 2
     return int(lengths[np.searchsorted(cdf, tail)]), int(lengths[np.searchsorted(cdf, 1 - tail)])
+
+
+CDR_REGIONS = ("CDR1", "CDR2", "CDR3")
+RARE_SHARE = 0.01
+"""A CDR length seen in fewer than this share of real chains of its type is rare (a flag, not an error)."""
+
+
+@cache
+def cdr_length_histogram(chain_type: str, cdr: str) -> dict[int, int]:
+    """Real lengths (IMGT) of ``cdr`` (CDR1–CDR3) in chains of ``chain_type`` (H, K or L): every shipped chain's
+    numbering (validation and test), and for CDR3 also the train split's histogram, so a length is "seen" when
+    any chain the package ships data for has it."""
+    if chain_type not in CHAIN_NAMES:
+        raise AntibodyError(f"unknown chain type {chain_type!r}; choose from H, K, L")
+    if cdr not in CDR_REGIONS:
+        raise AntibodyError(f"unknown CDR {cdr!r}; choose from {', '.join(CDR_REGIONS)}")
+    hist: dict[int, int] = dict(length_histograms()[chain_type]["cdr3"]) if cdr == "CDR3" else {}
+    for chain in _reference():
+        if chain.chain_type == chain_type:
+            n = len(chain.numbering.region(cdr))
+            hist[n] = hist.get(n, 0) + 1
+    return dict(sorted(hist.items()))
+
+
+def observed_cdr_lengths(chain_type: str, cdr: str) -> tuple[int, int]:
+    """(shortest, longest) ``cdr`` the real repertoire has for ``chain_type`` (see :func:`cdr_length_histogram`)."""
+    hist = cdr_length_histogram(chain_type, cdr)
+    return min(hist), max(hist)
+
+
+def cdr_length_share(chain_type: str, cdr: str, length: int) -> float:
+    """Share of real ``chain_type`` chains whose ``cdr`` has ``length`` residues (0 for a length never seen)."""
+    hist = cdr_length_histogram(chain_type, cdr)
+    return hist.get(length, 0) / sum(hist.values())

@@ -1,0 +1,117 @@
+"""Engineer's checks per design: canonical residues, J motif, CDR lengths against the real repertoire."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import pytest
+
+from protein_didi.protein.engineer_checks import CANONICAL_NAMES, check_designs, checks_frame, checks_summary
+from protein_didi.protein.repertoire import (
+    CDR_REGIONS,
+    cdr_length_histogram,
+    cdr_length_share,
+    load_repertoire,
+    observed_cdr_lengths,
+)
+
+needs_anarci = pytest.mark.skipif(
+    importlib.util.find_spec("anarci") is None or shutil.which("hmmscan") is None,
+    reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed",
+)
+
+VH = (
+    "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWG"
+    "QGTLVTVSS"
+)
+VL = "DIQMTQSPSSLSASVGDRVTITCRASQDVNTAVAWYQQKPGKAPKLLIYSASFLYSGVPSRFSGSRSGTDFTLTISSLQPEDFATYYCQQHYTTPPTFGQGTKVEIK"
+H3 = "SRWGGDGFYAMDY"  # trastuzumab's CDR-H3 (IMGT 105–117)
+
+
+def _numbered(*seqs: str):
+    from protein_didi.protein.numbering import number_antibodies
+
+    return number_antibodies(seqs)
+
+
+@needs_anarci
+def test_trastuzumab_passes_and_planted_residue_changes_are_named() -> None:
+    swap = {"W41": VH.replace("WVRQ", "LVRQ"), "C23": VH.replace("LSCAAS", "LSSAAS"), "J": VH.replace("WGQG", "WAQG")}
+    vh, vl, no_trp, no_cys, no_j = check_designs(_numbered(VH, VL, swap["W41"], swap["C23"], swap["J"]))
+    assert (vh.ok, vh.chain_type, vh.cdr_lengths) == (True, "H", {"CDR1": 8, "CDR2": 8, "CDR3": 13})
+    assert (vl.ok, vl.chain_type, vl.cdr_lengths) == (True, "K", {"CDR1": 6, "CDR2": 3, "CDR3": 9})
+    assert vh.canonical == dict.fromkeys(CANONICAL_NAMES, True) == vl.canonical
+    assert no_trp.flags == ("no Trp41 (L41)",) and not no_trp.canonical["Trp41"]
+    assert no_cys.flags == ("no Cys23 (S23)",) and no_cys.canonical == {**vh.canonical, "Cys23": False}
+    assert no_j.flags == ("no J motif WGxG at IMGT 118–121 (WAQG)",) and not no_j.canonical["J motif"]
+
+
+@needs_anarci
+def test_light_chains_need_fgxg_and_a_heavy_fr4_on_a_light_v_is_flagged() -> None:
+    chimera = VL.replace("FGQGTKVEIK", "WGQGTLVTVSS")  # a light V with a heavy J's motif
+    (check,) = check_designs(_numbered(chimera))
+    assert check.chain_type == "K" and check.flags == ("no J motif FGxG at IMGT 118–121 (WGQG)",)
+
+
+@needs_anarci
+def test_cdr3_lengths_outside_or_rare_in_the_repertoire_are_flagged() -> None:
+    lo, hi = observed_cdr_lengths("H", "CDR3")
+    rare = next(n for n in range(lo, hi + 1) if cdr_length_share("H", "CDR3", n) < 0.01)
+    common = max(cdr_length_histogram("H", "CDR3"), key=cdr_length_histogram("H", "CDR3").get)
+    loops = {n: "AR" + ("GY" * 20)[: n - 4] + "DY" for n in (hi + 1, rare, common)}
+    long_, rare_, common_ = check_designs(_numbered(*(VH.replace(H3, loop) for loop in loops.values())))
+    assert long_.cdr_lengths["CDR3"] == hi + 1 and long_.flags == (
+        f"CDR3 length {hi + 1}: the repertoire's VH range is {lo}–{hi}",
+    )
+    assert rare_.cdr_lengths["CDR3"] == rare and len(rare_.flags) == 1
+    assert rare_.flags[0].startswith(f"CDR3 length {rare} is rare (") and rare_.flags[0].endswith(" % of VH)")
+    assert common_.ok and common_.cdr_lengths["CDR3"] == common
+
+
+def test_the_length_reference_is_the_shipped_repertoire() -> None:
+    for chain_type in ("H", "K", "L"):
+        chains = load_repertoire("test", (chain_type,), paired=None)
+        for cdr in CDR_REGIONS:
+            lo, hi = observed_cdr_lengths(chain_type, cdr)
+            assert all(lo <= len(c.numbering.region(cdr)) <= hi for c in chains)
+            shares = [cdr_length_share(chain_type, cdr, n) for n in range(lo, hi + 1)]
+            assert sum(shares) == pytest.approx(1.0) and cdr_length_share(chain_type, cdr, hi + 1) == 0
+    assert observed_cdr_lengths("H", "CDR3")[1] >= 30  # the train split's long H3s are in (the sample's end at 29)
+
+
+def test_real_chains_mostly_pass_and_shuffled_ones_do_not() -> None:
+    import numpy as np
+
+    from protein_didi.protein.numbering import AntibodyNumbering
+
+    chains = load_repertoire("test", ("H", "K", "L"), paired=None)
+    checks = check_designs([c.numbering for c in chains])
+    assert sum(c.ok for c in checks) / len(checks) > 0.85  # measured 0.92 (J-motif point changes, rare CDR3s)
+    rng = np.random.default_rng(0)
+    shuffled = ["".join(rng.permutation(list(c.sequence))) for c in chains[:5]]
+    flagged = check_designs([AntibodyNumbering(s, numbered=False) for s in shuffled])
+    assert all(c.flags == ("not numbered by ANARCI",) and c.chain_type is None for c in flagged)
+    assert not any(flagged[0].canonical.values()) and flagged[0].cdr_lengths == {}
+
+
+def test_frame_and_summary_read_as_the_flags_say() -> None:
+    from protein_didi.protein.engineer_checks import DesignChecks
+
+    good = DesignChecks("A", "H", dict.fromkeys(CANONICAL_NAMES, True), {"CDR1": 8, "CDR2": 8, "CDR3": 13}, ())
+    bad = DesignChecks(
+        "B",
+        "K",
+        {**dict.fromkeys(CANONICAL_NAMES, True), "Trp41": False, "J motif": False},
+        {"CDR1": 6, "CDR2": 3, "CDR3": 4},
+        ("no Trp41 (L41)", "no J motif FGxG at IMGT 118–121 (WGQG)", "CDR3 length 4 is rare (0.08 % of Vκ)"),
+    )
+    none = DesignChecks("C", None, dict.fromkeys(CANONICAL_NAMES, False), {}, ("not numbered by ANARCI",))
+    frame = checks_frame([good, bad, none])
+    assert list(frame.columns) == ["chain", "canonical", "CDR lengths", "checks"]
+    assert frame.iloc[0].tolist() == ["VH", "all", "8/8/13", "ok"]
+    assert frame.iloc[1].tolist() == ["Vκ", "Trp41, J motif missing", "6/3/4", "; ".join(bad.flags)]
+    assert frame.iloc[2, 0] == "not numbered" and frame.iloc[2, 2] == "—"
+    line = checks_summary([good, bad, bad, none])
+    assert line.startswith("engineer's checks: 1 of 4 designs pass")
+    assert "no Trp41 ×2, no J motif FGxG ×2, rare CDR3 length ×2" in line and "\n" not in line
