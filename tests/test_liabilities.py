@@ -93,3 +93,26 @@ def test_regions_and_the_canonical_cysteine_pair() -> None:
     cdrs = [range(*num.regions[c]) for c in ("CDR1", "CDR2", "CDR3")]
     assert sorted(x.start for x in found if x.kind == "oxidation") == [i for i in ox if any(i in r for r in cdrs)]
     assert "IMGT" in describe_all(found)
+
+
+def test_asp_pro_is_an_acid_cleavage_liability_counted_in_cdrs() -> None:
+    assert "cleavage" in LIABILITY_CLASSES and parse_liability_classes("cleav") == ("cleavage",)
+    found = find_liabilities("AADPADPPDA", kinds=("cleavage",))
+    assert [(x.motif, x.position) for x in found] == [("DP", 3), ("DP", 6)]  # PDA is no site: the order matters
+    assert all(x.counts for x in found)  # unplaced (no numbering): counted
+    framework = Liability("cleavage", "DP", 0, "70", "FR3")
+    assert not framework.counts and Liability("cleavage", "DP", 0, "110", "CDR3").counts
+    seq = "QQDPASDPAA"  # span [4, 8) = "ASDP": the DP at 7 is the design's, the one at 3 is not
+    assert [(x.motif, x.position) for x in span_liabilities(seq, (4, 8), LIABILITY_CLASSES)] == [("DP", 7)]
+
+
+@needs_anarci
+def test_asp_pro_in_a_numbered_cdr3_is_placed_and_counted() -> None:
+    from protein_didi.protein.numbering import number_antibody
+
+    vh = (
+        "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDPFYAMDY"
+        "WGQGTLVTVSS"
+    )  # trastuzumab VH with its CDR-H3 DG → DP
+    (dp,) = find_liabilities(vh, number_antibody(vh), kinds=("cleavage",))
+    assert (dp.motif, dp.region, dp.counts) == ("DP", "CDR3", True)

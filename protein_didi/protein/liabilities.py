@@ -12,13 +12,16 @@ antibodies):
 * ``cysteine``: a cysteine outside the canonical IMGT 23–104 disulfide (a free
   thiol or a mispairing risk), and a canonical position without its cysteine;
   without a numbering, an odd cysteine count flags every cysteine;
-* ``oxidation``: Met and Trp in a CDR (exposed; framework ones are mostly buried).
+* ``oxidation``: Met and Trp in a CDR (exposed; framework ones are mostly buried);
+* ``cleavage``: Asp-Pro (``DP``), whose peptide bond hydrolyses at low pH (acid
+  fragmentation in viral inactivation and low-pH storage).
 
 Motifs are found overlapping (``NNGS`` holds NN, NG and the sequon NGS), and a
-motif is placed at its first residue. Deamidation and isomerisation sites are
-common in conserved frameworks (the ``DT`` before FR3's ``AVYYC`` is in almost
-every human VH), so they count as liabilities inside CDRs only
-(:data:`CDR_ONLY`); a sequon or a stray cysteine counts anywhere.
+motif is placed at its first residue. Deamidation, isomerisation and Asp-Pro sites
+are common in conserved frameworks (the ``DT`` before FR3's ``AVYYC`` is in almost
+every human VH; 3 % of real chains carry an FR3 ``DP``, 7 % one in CDR3), so they
+count as liabilities inside CDRs only (:data:`CDR_ONLY`); a sequon or a stray
+cysteine counts anywhere.
 """
 
 from __future__ import annotations
@@ -33,17 +36,26 @@ MOTIFS: dict[str, str] = {
     "glycosylation": r"N[^P][ST]",
     "deamidation": r"N[GSTNH]",
     "isomerisation": r"D[GSTDH]",
+    "cleavage": r"DP",
 }
 """Regex liability classes (matched overlapping)."""
-LIABILITY_CLASSES: tuple[str, ...] = ("glycosylation", "deamidation", "isomerisation", "cysteine", "oxidation")
+LIABILITY_CLASSES: tuple[str, ...] = (
+    "glycosylation",
+    "deamidation",
+    "isomerisation",
+    "cysteine",
+    "oxidation",
+    "cleavage",
+)
 DESCRIPTIONS: dict[str, str] = {
     "glycosylation": "N-glycosylation sequon N[^P][S/T]",
     "deamidation": "Asn deamidation (NG, NS, NT, NN, NH)",
     "isomerisation": "Asp isomerisation (DG, DS, DT, DD, DH)",
     "cysteine": "cysteine outside the canonical IMGT 23/104 pair (or a missing canonical one)",
     "oxidation": "Met/Trp oxidation in a CDR",
+    "cleavage": "Asp-Pro (DP) acid cleavage",
 }
-CDR_ONLY = frozenset({"deamidation", "isomerisation", "oxidation"})
+CDR_ONLY = frozenset({"deamidation", "isomerisation", "oxidation", "cleavage"})
 """Classes that count only inside a CDR (framework sites are germline-conserved and mostly buried)."""
 CANONICAL_CYSTEINES = ("23", "104")
 OXIDISABLE = "MW"

@@ -29,6 +29,7 @@ from protein_didi.progress import LazyBar
 from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate, sequence_records
+from protein_didi.protein.liabilities import LIABILITY_CLASSES
 from protein_didi.protein.pretrained import MODELS, is_antibody_model, load_model
 from protein_didi.protein.request import Motif, ProteinRequest
 
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--liabilities",
         default=None,
         help="refuse and resample designs with these liabilities in the redesigned CDRs: all, or a comma list of "
-        "glycosylation, deamidation, isomerisation, cysteine, oxidation (counts go to stderr)",
+        f"{', '.join(LIABILITY_CLASSES)} (counts go to stderr)",
     )
     return p
 
