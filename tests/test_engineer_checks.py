@@ -115,3 +115,54 @@ def test_frame_and_summary_read_as_the_flags_say() -> None:
     line = checks_summary([good, bad, bad, none])
     assert line.startswith("engineer's checks: 1 of 4 designs pass")
     assert "no Trp41 ×2, no J motif FGxG ×2, rare CDR3 length ×2" in line and "\n" not in line
+
+
+def test_sample_prints_each_designs_checks_under_one_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from protein_didi.protein.sample import design_checks_text, print_design_checks
+
+    chains = load_repertoire("test", ("H",), paired=None)
+    flagged = next(c for c in chains if "no J motif" in " ".join(check_designs([c.numbering])[0].flags))
+    picked = [chains[0], flagged]
+    records = [(f"d_{k + 1:04d} length={len(c.sequence)}", c.sequence) for k, c in enumerate(picked)]
+    text = design_checks_text(records, [c.numbering for c in picked])
+    head, columns, first, second = text.splitlines()
+    assert head.startswith("engineer's checks: 1 of 2 designs pass") and "no J motif WGxG ×1" in head
+    assert columns.split()[:2] == ["id", "chain"] and "CDR lengths" in columns
+    assert first.split()[:4] == [
+        "d_0001",
+        "VH",
+        "all",
+        "/".join(str(len(chains[0].numbering.region(r))) for r in CDR_REGIONS),
+    ]
+    assert second.split()[0] == "d_0002" and "J motif missing" in second and "no J motif WGxG at IMGT 118–121" in second
+    print_design_checks(records, [c.numbering for c in picked])
+    assert capsys.readouterr().err.strip() == text
+
+
+def test_sample_without_anarci_says_why_the_checks_are_skipped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from protein_didi.protein import numbering
+    from protein_didi.protein.sample import print_design_checks
+
+    monkeypatch.setattr(numbering.shutil, "which", lambda name: None)
+    print_design_checks([("d_0001", "EVQLVESGG")])
+    err = capsys.readouterr().err
+    assert err.startswith("engineer's checks skipped: ") and "hmmer" in err and err.count("\n") == 1
+
+
+@needs_anarci
+def test_valid_chains_keep_the_numbering_of_each_kept_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from protein_didi.protein import valid_chains
+    from protein_didi.protein.request import ProteinRequest
+
+    broken = VH.replace("WGQG", "")  # no J: refused
+
+    def fake_generate(loaded, request, progress=None):  # round 0: one broken chain; later rounds: a Vκ without Trp41
+        return [broken, VH, VL] if request.seed == 3 else [VL.replace("WYQQ", "LYQQ")] * request.num
+
+    monkeypatch.setattr(valid_chains, "generate", fake_generate)
+    result = valid_chains.generate_valid_chains(None, ProteinRequest(num=3, seed=3))  # type: ignore[arg-type]
+    assert [n.sequence for n in result.numberings] == result.sequences
+    assert result.sequences[:2] == [VH, VL] and [c.ok for c in result.checks()] == [True, True, False]
+    assert result.checks()[2].flags == ("no Trp41 (L41)",)

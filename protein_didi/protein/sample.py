@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protein_didi.cli import add_device_args, check_out
 from protein_didi.core.device import resolve_device
@@ -32,6 +34,9 @@ from protein_didi.protein.generate import generate, sequence_records
 from protein_didi.protein.liabilities import LIABILITY_CLASSES
 from protein_didi.protein.pretrained import MODELS, is_antibody_model, load_model
 from protein_didi.protein.request import Motif, ProteinRequest
+
+if TYPE_CHECKING:  # numbering imports ANARCI lazily; only antibody runs need it
+    from protein_didi.protein.numbering import AntibodyNumbering
 
 
 def parse_length(text: str) -> int | str | tuple[int, int]:
@@ -143,14 +148,21 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
     bar.desc = f"{args.model} @ {fitted.nfe} NFE{rounds}" + (f", {args.redesign}" if redesigns else "")
     if not redesigns:
         name = f"{Path(str(args.model)).name}_nfe{fitted.nfe}_seed{args.seed}"
-        if args.allow_invalid or not is_antibody_model(loaded.info):
+        if not is_antibody_model(loaded.info):
             return sequence_records(generate(loaded, request, bar), name)
+        if args.allow_invalid:
+            records = sequence_records(generate(loaded, request, bar), name)
+            bar.close()
+            print_design_checks(records, None)
+            return records
         from protein_didi.protein.valid_chains import generate_valid_chains
 
         chains = generate_valid_chains(loaded, request, bar)
         bar.close()
         print(chains.summary(), file=sys.stderr)
-        return sequence_records(chains.sequences, name)
+        records = sequence_records(chains.sequences, name)
+        print_design_checks(records, chains.numberings)
+        return records
     for each in redesigns:
         each.fitted(loaded)  # every parent checked against the model before the first is sampled
 
@@ -159,6 +171,42 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
         print(line, file=sys.stderr)
 
     return [record for each in redesigns for record in redesign(loaded, each, bar, report=say)]
+
+
+MAX_CHECK_ROWS = 50
+"""Designs listed one per line under the engineer's checks summary (the summary line counts them all)."""
+
+
+def design_checks_text(records: Sequence[tuple[str, str]], numberings: Sequence[AntibodyNumbering]) -> str:
+    """The engineer's checks of antibody designs: one summary line (how many pass, the most common flags), then one
+    row per design named by its FASTA id (:mod:`protein_didi.protein.engineer_checks`)."""
+    from protein_didi.protein.engineer_checks import check_designs, checks_frame, checks_summary
+
+    checks = check_designs(numberings)
+    frame = checks_frame(checks)
+    frame.insert(0, "id", [rid.split()[0] for rid, _ in records])
+    lines = [checks_summary(checks)]
+    if len(frame):
+        lines.append(frame.head(MAX_CHECK_ROWS).to_string(index=False))
+    if len(frame) > MAX_CHECK_ROWS:
+        lines.append(f"… and {len(frame) - MAX_CHECK_ROWS} more designs (python -m protein_didi.report lists them all)")
+    return "\n".join(lines)
+
+
+def print_design_checks(
+    records: Sequence[tuple[str, str]], numberings: Sequence[AntibodyNumbering] | None = None
+) -> None:
+    """Print the engineer's checks to stderr, numbering the sequences first when no numbering is given (skipped,
+    with one line saying why, when ANARCI cannot run: ``--allow-invalid`` promises sampling without it)."""
+    from protein_didi.protein.numbering import AntibodyError, number_antibodies
+
+    if numberings is None:
+        try:
+            numberings = number_antibodies([seq for _, seq in records])
+        except AntibodyError as err:
+            print(f"engineer's checks skipped: {err}", file=sys.stderr)
+            return
+    print(design_checks_text(records, numberings), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

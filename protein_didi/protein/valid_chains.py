@@ -11,13 +11,14 @@ request's seed, so the valid sequences of an unfiltered run are kept as they are
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protein_didi.core.request import ProgressCallback
 from protein_didi.core.resample import resample_until
 from protein_didi.protein.chain_validity import ChainCheck, check_chain
+from protein_didi.protein.engineer_checks import DesignChecks, check_designs
 from protein_didi.protein.generate import generate
-from protein_didi.protein.numbering import AntibodyError, number_antibodies, require_anarci
+from protein_didi.protein.numbering import AntibodyError, AntibodyNumbering, number_antibodies, require_anarci
 from protein_didi.protein.pretrained import LoadedModel
 from protein_didi.protein.request import ProteinRequest
 
@@ -34,6 +35,11 @@ class ValidChains:
     drawn: int
     refused: Counter[str]  # status (chimera, invalid) → refused chains
     surplus: int = 0
+    numberings: list[AntibodyNumbering] = field(default_factory=list)  # of ``sequences``: no second ANARCI run
+
+    def checks(self) -> list[DesignChecks]:
+        """The engineer's checks of every kept chain (canonical residues, CDR lengths vs the repertoire)."""
+        return check_designs(self.numberings)
 
     def summary(self) -> str:
         """One line: kept of asked, drawn, refused by kind, and a shortfall if any."""
@@ -61,14 +67,17 @@ def generate_valid_chains(
     except AntibodyError as err:
         raise AntibodyError(f"{err}; or keep every chain with --allow-invalid (no chain check)") from None
 
-    def draw(size: int, seed: int) -> list[tuple[str, ChainCheck]]:
+    def draw(size: int, seed: int) -> list[tuple[str, AntibodyNumbering, ChainCheck]]:
         seqs = generate(loaded, request.replace(num=size, seed=seed), progress)
-        return [(s, check_chain(n)) for s, n in zip(seqs, number_antibodies(seqs), strict=True)]
+        return [(s, n, check_chain(n)) for s, n in zip(seqs, number_antibodies(seqs), strict=True)]
 
-    def refuse(candidate: tuple[str, ChainCheck]) -> str | None:
-        return None if candidate[1].valid else candidate[1].status
+    def refuse(candidate: tuple[str, AntibodyNumbering, ChainCheck]) -> str | None:
+        return None if candidate[2].valid else candidate[2].status
 
     limit = max_draws if max_draws is not None else MAX_DRAWS_PER_CHAIN * request.num
     result = resample_until(request.num, draw, refuse, request.seed, limit)
     refused = Counter(str(reason) for _, reason in result.refused)
-    return ValidChains([s for s, _ in result.kept], request.num, result.drawn, refused, result.surplus)
+    kept = result.kept
+    return ValidChains(
+        [s for s, _, _ in kept], request.num, result.drawn, refused, result.surplus, [n for _, n, _ in kept]
+    )
