@@ -47,6 +47,14 @@ def html_table(headers: list[tuple[str, str, str]], rows: list[tuple[str, list[s
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def has_value(ev: SummarySource, family_name: str, col: Column, row: pd.Series) -> bool:
+    """Whether a summary cell shows a number or text rather than "not computed" or a blank."""
+    value = row.get(col.key)
+    if not ev.computed.get(family_name, False) or (isinstance(value, str) and value == NOT_COMPUTED):
+        return False
+    return not is_blank(value)
+
+
 def summary_cell(ev: SummarySource, family_name: str, col: Column, row: pd.Series) -> str:
     value = row.get(col.key)
     if (isinstance(value, str) and value == NOT_COMPUTED) or not ev.computed.get(family_name, False):
@@ -57,14 +65,31 @@ def summary_cell(ev: SummarySource, family_name: str, col: Column, row: pd.Serie
     return td(text)
 
 
+def left_out_hint(headers: list[str]) -> str:
+    """One line naming the columns a table leaves out because no row has a value (the notes say why)."""
+    if not headers:
+        return ""
+    names = ", ".join(html.escape(h) for h in headers)
+    return f'<p class="hint left-out">no row has a value, so left out: {names}.</p>'
+
+
+def scroll(table: str) -> str:
+    """A table in a box that scrolls sideways rather than squeezing its columns below their longest word."""
+    return f'<div class="scroll">{table}</div>'
+
+
 def summary_table(ev: SummarySource, table: str) -> str:
+    """One summary table; a column with no value on any row (e.g. pLDDT without ESMFold) is left out, and named."""
     columns = [(f.name, c) for f in ev.families if f.table == table for c in f.summary_columns]
+    rows_ = [r for _, r in ev.summary.iterrows()]
+    kept = [(name, c) for name, c in columns if any(has_value(ev, name, c, r) for r in rows_)]
+    dropped = [c.header for name, c in columns if (name, c) not in kept]
     headers = [("set", "txt", ""), ("row", "txt", "input = your set; ref. = reference rows"), ("n (seqs)", "", "")]
-    headers += [(c.header, "", c.title) for _, c in columns]
+    headers += [(c.header, "", c.title) for _, c in kept]
     rows = []
-    for _, r in ev.summary.iterrows():
+    for r in rows_:
         cells = [td(html.escape(str(r["set"])), "txt"), td(ROW_KIND.get(r["kind"], r["kind"]), "txt")]
         cells.append(td(fmt_int(r["n"])))
-        cells += [summary_cell(ev, name, c, r) for name, c in columns]
+        cells += [summary_cell(ev, name, c, r) for name, c in kept]
         rows.append(("ref" if r["kind"] != "generated" else "", cells))
-    return html_table(headers, rows)
+    return scroll(html_table(headers, rows, "summary")) + left_out_hint(dropped)

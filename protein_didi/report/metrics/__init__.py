@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from protein_didi.report.metrics.antibody import AntibodyMetrics
 from protein_didi.report.metrics.base import NOT_COMPUTED, Column, MetricFamily, Options, Scoring
+from protein_didi.report.metrics.checks import EngineerChecks
 from protein_didi.report.metrics.clusters import Clusters
 from protein_didi.report.metrics.fold import AntibodyStructure, Foldability
 from protein_didi.report.metrics.judge import JudgeNLL
@@ -24,6 +25,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     Clusters(),
     Novelty(),
     AntibodyMetrics(),
+    EngineerChecks(),
     AntibodyStructure(),
     Liabilities(),
     Regions(),

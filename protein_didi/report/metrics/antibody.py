@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from protein_didi.protein.repertoire import CHAIN_NAMES
 from protein_didi.report.metrics.base import Column, MetricFamily, Options, Scoring, fmt_percent
 from protein_didi.report.sets import (
     SequenceSet,
@@ -130,13 +131,14 @@ class AntibodyMetrics(MetricFamily):
                title="IMGT-aligned identity within valid heavy and within valid light chains; lower = more diverse"),
     )  # fmt: skip
     sequence_columns = (
-        Column("ab_status", "chain check", str, title="valid, chimera (heavy/light) or invalid, with the reason"),
-        Column("ab_chain", "chain type", str),
-        Column("ab_v_gene", "V gene", str),
-        Column("ab_v_identity", "V identity (%)", fmt_percent(0)),
-        Column("ab_cdr3", "CDR3", str),
-        Column("ab_iglm_nll", "IgLM NLL (nats/residue)"),
-    )
+        Column("ab_chain", "chain type (ANARCI)", lambda c: CHAIN_NAMES.get(c, c), short="chain", css="name"),
+        Column("ab_status", "chain check", str, short="validity", css="txt",
+               title="valid, chimera (heavy/light) or invalid, with the reason"),
+        Column("ab_v_gene", "closest germline V gene", str, short="V gene", css="name"),
+        Column("ab_v_identity", "identity to that V gene (%)", fmt_percent(0), short="V id. (%)"),
+        Column("ab_cdr3", "CDR3 (IMGT 105–117)", str, short="CDR3", css="mono"),
+        Column("ab_iglm_nll", "IgLM NLL (nats/residue)", short="IgLM NLL", title="lower = more antibody-like"),
+    )  # fmt: skip
     hint = (
         "antibody metrics (sets detected as antibodies, or all with --antibody): IMGT numbering by ANARCI; a chain "
         "is valid when it is one coherent heavy or light chain (its J region matches a germline J of the class ANARCI "

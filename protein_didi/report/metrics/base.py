@@ -91,7 +91,10 @@ class Column:
     """One displayed column: data key, header with units, cell format, text for an empty cell of a computed metric.
 
     ``scored`` names a summary column counting the sequences that have a value;
-    when it is below ``n`` the cell says so ("2.950 (6/8 scored)").
+    when it is below ``n`` the cell says so ("2.950 (6/8 scored)"). ``short`` is the header of the narrow
+    per-sequence table (the full header and ``title`` go to its legend and tooltip), so 15+ columns fit a laptop
+    page without headers breaking inside words; ``css`` is the per-sequence cell's class ("txt" wraps text at
+    spaces, "mono" is monospace and may break anywhere, default: numbers that never wrap).
     """
 
     key: str
@@ -100,6 +103,8 @@ class Column:
     blank: str = "–"
     scored: str | None = None
     title: str = ""
+    short: str = ""
+    css: str = ""
 
 
 class MetricFamily:

@@ -11,7 +11,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from protein_didi.protein.alphabet import MAX_RESIDUES
-from protein_didi.report.figures import metric_vs_nfe, png
+from protein_didi.report.figures import PRMSD_IS_CONFIDENCE, metric_vs_nfe, png, prmsd_figure
 from protein_didi.report.metrics.base import NOT_COMPUTED, Column, MetricFamily, Scoring, fmt_float, fmt_percent
 from protein_didi.report.sets import SequenceSet
 from protein_didi.report.tables import summary_table
@@ -153,15 +153,22 @@ class AntibodyStructure(MetricFamily):
     table = "structure"
     summary_columns = (
         Column("ab_prmsd_text", "mean pRMSD (Å) [95 % CI]", str, scored="ab_prmsd_scored",
-               title="IgFold's predicted RMSD per residue, averaged per chain, then over the set; lower = more "
-               "confident; bootstrap interval"),
+               title=f"{PRMSD_IS_CONFIDENCE}: IgFold's predicted RMSD per residue, averaged per chain, then over "
+               "the set; lower = more confident; bootstrap interval"),
         Column("ab_prmsd_share_below_1", "pRMSD < 1 Å (% chains)", fmt_percent(0)),
         Column("ab_worst_cdr_text", "worst CDR (mean pRMSD)", str,
                title="the CDR whose residues IgFold is least sure of, averaged over the set"),
     )  # fmt: skip
     sequence_columns = (
-        Column("ab_prmsd", "pRMSD (Å)", fmt_float(2)),
-        Column("ab_worst_cdr_text", "worst CDR", str),
+        Column("ab_prmsd", "mean pRMSD (Å)", fmt_float(2), short="pRMSD (Å)", title=PRMSD_IS_CONFIDENCE),
+        Column(
+            "ab_worst_cdr_text",
+            "worst CDR (mean pRMSD)",
+            str,
+            short="worst CDR",
+            css="txt",
+            title="the CDR IgFold is least sure of",
+        ),
     )
     hint = (
         "pRMSD = IgFold's predicted RMSD of each residue's backbone (Å, lower = more confident), averaged over the "
@@ -280,8 +287,8 @@ class AntibodyStructure(MetricFamily):
                           "ab_worst_cdr_text": worst})  # fmt: skip
         table = pd.concat([summary, pd.DataFrame(extra)], ignore_index=True) if extra else summary
         part = dataclasses.replace(ev, summary=table)
-        body = summary_table(part, self.table) + structure_figure(ev, references)
-        return [(heading, body)]
+        said = f'<p class="warn">pRMSD is {PRMSD_IS_CONFIDENCE}: a design can be confidently wrong.</p>'
+        return [(heading, summary_table(part, self.table) + said + prmsd_figure(ev, references))]
 
     def tables(self, ev: Any) -> dict[str, pd.DataFrame]:
         """``structure_references.csv``: the reference chains behind the shuffled (and sample) rows, with pRMSD."""
@@ -328,45 +335,3 @@ def structure_summary(folds: list) -> dict[str, Any]:
         "ab_worst_cdr": worst,
         "ab_worst_cdr_text": _cdr_text(worst, means.get(worst or "", np.nan)),
     }
-
-
-def structure_figure(ev: Any, references: pd.DataFrame) -> str:
-    """Per-chain pRMSD per set (with the shuffled rows) and the mean pRMSD of each CDR per set."""
-    import matplotlib.pyplot as plt
-
-    m = ev.metrics
-    labels = [lab for lab in ev.summary["set"] if m.loc[m["set"] == lab, "ab_prmsd"].notna().any()]
-    data = [m.loc[m["set"] == lab, "ab_prmsd"].dropna().to_numpy() for lab in labels]
-    for label, part in references.groupby("set", sort=False) if len(references) else []:
-        labels.append(label)
-        data.append(part["ab_prmsd"].to_numpy())
-    if not labels:
-        return ""
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(min(0.7 * len(labels) + 6.5, 13), 3.8), width_ratios=(3, 2))
-    ax.boxplot(data, showfliers=False)
-    rng = np.random.default_rng(0)
-    for i, d in enumerate(data, start=1):
-        ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=6, alpha=0.5, color="tab:blue")
-    ax.axhline(1.0, color="grey", ls="--", lw=1)
-    ax.set_xticks(range(1, len(labels) + 1), [textwrap_label(lab) for lab in labels], rotation=30, ha="right")
-    ax.set_ylabel("mean pRMSD per chain (Å)")
-    results = ev.results.get("antibody structure", {}) if hasattr(ev, "results") else {}
-    folds = results.get("folds", {})
-    cdrs = ("H1", "H2", "H3", "L1", "L2", "L3")
-    sets = [lab for lab in labels if lab in set(ev.summary["set"])]
-    width = 0.8 / max(len(sets), 1)
-    for k, lab in enumerate(sets):
-        idx = m.index[m["set"] == lab]
-        values = [[folds[int(i)].cdr_prmsd[c] for i in idx if c in getattr(folds.get(int(i)), "cdr_prmsd", {})]
-                  for c in cdrs]  # fmt: skip
-        means = [float(np.mean(v)) if v else np.nan for v in values]
-        bx.bar(np.arange(len(cdrs)) + k * width - 0.4 + width / 2, means, width, label=textwrap_label(lab))
-    bx.set_xticks(range(len(cdrs)), cdrs)
-    bx.set_ylabel("mean pRMSD of the CDR (Å)")
-    bx.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
-    return png(fig, "predicted RMSD per chain for each set, and per CDR")
-
-
-def textwrap_label(label: str, width: int = 28) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"

@@ -36,7 +36,9 @@ class JudgeNLL(MetricFamily):
     summary_columns = (
         Column("judge_nll", "judge NLL (nats/residue)", scored="judge_nll_scored", title="lower = more protein-like"),
     )
-    sequence_columns = (Column("judge_nll", "judge NLL (nats/residue)"),)
+    sequence_columns = (
+        Column("judge_nll", "judge NLL (nats/residue)", short="judge NLL", title="lower = more protein-like"),
+    )
     hint = "judge NLL = nats per residue under an independent autoregressive protein LM (lower is more protein-like)."
 
     def score(self, sc: Scoring) -> None:

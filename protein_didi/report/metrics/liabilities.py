@@ -33,6 +33,7 @@ SHORT = {
     "isomerisation": "isomerisation",
     "cysteine": "unpaired Cys",
     "oxidation": "CDR Met/Trp",
+    "cleavage": "Asp-Pro",
 }
 MAX_LISTED = 200  # designs listed on the page; all of them are in metrics.csv and liabilities.csv
 NOT_NUMBERED = "not numbered by ANARCI (no regions)"
@@ -56,13 +57,21 @@ class Liabilities(MetricFamily):
         Column("lb_cdr_mean", "liabilities in CDRs (per seq.)", fmt_float(2), title="mean count inside CDR1–3"),
     )
     sequence_columns = (
-        Column("lb_count", "liabilities (count)", fmt_int, title="as counted in the liabilities table; listed above"),
+        Column(
+            "lb_count",
+            "liabilities (count)",
+            fmt_int,
+            short="liab.",
+            title="as counted in the liabilities table; each one is listed in the liabilities section",
+        ),
     )
     hint = (
         "liabilities: "
         + "; ".join(f"{SHORT[k]} = {DESCRIPTIONS[k]}" for k in LIABILITY_CLASSES)
-        + ". Deamidation and isomerisation count inside CDRs only (framework sites are germline-conserved); "
-        "sequons and unpaired cysteines count anywhere in the V domain. Shares over ANARCI-numbered sequences."
+        + f". Counted inside CDRs only (framework sites are germline-conserved): "
+        f"{', '.join(SHORT[k] for k in LIABILITY_CLASSES if k in CDR_ONLY)}; anywhere in the V domain: "
+        f"{', '.join(SHORT[k] for k in LIABILITY_CLASSES if k not in CDR_ONLY)}. Shares over ANARCI-numbered "
+        "sequences."
     )
 
     def score(self, sc: Scoring) -> None:
@@ -114,8 +123,7 @@ class Liabilities(MetricFamily):
         import dataclasses
 
         part = dataclasses.replace(ev, summary=ev.summary[ev.summary["lb_free_all"].notna()])
-        hint = f'<p class="hint">{html.escape(self.hint)}</p>'
-        return [("Sequence liabilities (antibody sets)", summary_table(part, "liabilities") + hint + design_list(ev))]
+        return [("Sequence liabilities (antibody sets)", summary_table(part, "liabilities") + design_list(ev))]
 
 
 def _in_cdr(x: Liability) -> bool:

@@ -20,7 +20,16 @@ class Novelty(MetricFamily):
         Column("novelty", "mean identity of hits (%)", fmt_percent(0), blank="no hit"),
         Column("novelty_max", "max identity to training (%)", fmt_percent(0), blank="no hit"),
     )
-    sequence_columns = (Column("novelty", "max identity to training (%)", fmt_percent(0), blank="no hit"),)
+    sequence_columns = (
+        Column(
+            "novelty",
+            "max identity to training (%)",
+            fmt_percent(0),
+            blank="no hit",
+            short="train id. (%)",
+            title="identical residues of the best MMseqs2 hit in the training split over the query length",
+        ),
+    )
     hint = (
         "identity to training = identical residues of the best MMseqs2 hit over the query length (100 % = a copy); "
         "no hit = nothing similar enough for MMseqs2 to report."

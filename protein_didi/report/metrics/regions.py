@@ -10,7 +10,6 @@ other way round).
 from __future__ import annotations
 
 import dataclasses
-import html
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,15 @@ class Regions(MetricFamily):
             for r in GERMLINE_REGIONS
         ),
     )  # fmt: skip
-    sequence_columns = (Column("rg_cdr_lengths", "CDR1/2/3 lengths", str),)
+    sequence_columns = (
+        Column(
+            "rg_cdr_lengths",
+            "CDR1/2/3 lengths (IMGT, residues)",
+            str,
+            short="CDR lengths",
+            title="IMGT CDR1 27–38, CDR2 56–65, CDR3 105–117",
+        ),
+    )
     hint = (
         "regions: CDR lengths by IMGT numbering; germline identity per region = same residue at the same IMGT position "
         "as the closest germline V gene (FR1–FR3, CDR1–2) or J gene (FR4), over positions either occupies. "
@@ -88,8 +95,12 @@ class Regions(MetricFamily):
         if not ev.computed.get(self.name) or "rg_identity_FR1" not in ev.summary:
             return []
         part = dataclasses.replace(ev, summary=ev.summary[ev.summary["set"].isin(ev.antibody_sets)])
-        body = summary_table(part, "regions") + region_figure(ev) + f'<p class="hint">{html.escape(self.hint)}</p>'
-        return [("Antibody regions: CDR lengths and germline identity (IMGT)", body)]
+        return [
+            (
+                "Antibody regions: CDR lengths and germline identity (IMGT)",
+                summary_table(part, "regions") + region_figure(ev),
+            )
+        ]
 
 
 def region_figure(ev: Any) -> str:

@@ -22,8 +22,19 @@ class SequenceStats(MetricFamily):
         Column("low_complexity", "low complexity (% residues)", fmt_percent(1)),
     )
     sequence_columns = (
-        Column("composition_kl", "composition KL (nats)"),
-        Column("low_complexity", "low complexity (% residues)", fmt_percent(0)),
+        Column(
+            "composition_kl",
+            "composition KL (nats)",
+            short="KL (nats)",
+            title="KL(sequence ‖ reference composition); antibodies: against natural antibodies'",
+        ),
+        Column(
+            "low_complexity",
+            "low complexity (% residues)",
+            fmt_percent(0),
+            short="low cx. (%)",
+            title="share of residues in 12-residue windows below 2.2 bits (SEG-like)",
+        ),
     )
     hint = (
         "composition KL = KL(set ‖ reference) in nats (antibody sets: against the natural antibodies' composition); "
