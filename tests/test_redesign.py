@@ -13,7 +13,7 @@ from protein_didi.sample import main as sample_main
 pytest.importorskip("anarci", reason="needs the antibody extra: pip install -e .[antibody]")
 
 from protein_didi.eval.antibody import load_natural_antibodies
-from protein_didi.protein.numbering import AntibodyError, number_antibodies
+from protein_didi.protein.numbering import number_antibodies
 from protein_didi.protein.redesign import parse_cdr_length, parse_cdr_names, plan_redesign, redesign
 from protein_didi.protein.request import ProteinRequest
 
@@ -72,12 +72,12 @@ def test_bad_requests_are_one_line_errors(heavy_parent):
         parse_cdr_length("0-5")
     with pytest.raises(InvalidSequenceError, match="not N or LO-HI"):
         parse_cdr_length("ten")
-    with pytest.raises(AntibodyError, match="heavy chain"):
-        plan_redesign(parent, "L3")
-    with pytest.raises(AntibodyError, match="could not be numbered"):
-        plan_redesign("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ", "H3")
+    with pytest.raises(InvalidSequenceError, match=f"^{pid} is a heavy chain \\(H\\), but --redesign L3 needs a light"):
+        plan_redesign(parent, "L3", parent_id=pid)
+    with pytest.raises(InvalidSequenceError, match=r"^odd: 'MKTAYIAKQRQISFVKSHFS…' could not be numbered"):
+        plan_redesign("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ", "H3", parent_id="odd")
     with pytest.raises(InvalidSequenceError, match="more than the model's 120"):
-        plan_redesign(parent, "H3", (30, 40), pid, max_residues=120)
+        plan_redesign(parent, "H3", (25, 30), pid, max_residues=120)
 
 
 def test_sample_cli_redesigns_every_parent_of_a_fasta(heavy_parent, tmp_path, capsys):
@@ -93,6 +93,7 @@ def test_sample_cli_redesigns_every_parent_of_a_fasta(heavy_parent, tmp_path, ca
         (["--model", "teacher", "--parent", parent, "--redesign", "H9"], "H1, H2, H3"),
         (["--model", "teacher", "--parent", parent], "needs both --parent"),
         (["--model", "teacher", "--parent", parent, "--redesign", "H3", "--cdr-length", "3-99"], "out of range"),
+        (["--model", "teacher", "--parent", parent, "--redesign", "H3", "--cdr-length", "30-40"], "lengths are"),
         (["--model", "teacher", "--parent", "MKTAYIAKQRQISFVKSHFSRQ", "--redesign", "H3"], "could not be numbered"),
         (["--model", "teacher", "--parent", "not/a/file.fa", "--redesign", "H3"], "neither a file"),
         (["--model", "teacher", "--parent", parent, "--redesign", "H3", "--motif", "5:W"], "do not combine"),
@@ -186,3 +187,57 @@ def test_redesign_honours_the_token_cap_per_forward_pass(tiny_model, heavy_paren
         request = ProteinRequest(plan=plan, num=4, nfe=3, max_tokens=cap)
         assert len(redesign(loaded, request, lambda done, total, seen=seen: seen.append((done, total)))) == 4
         assert {total for _, total in seen} == {3 * batches}, cap
+
+
+@pytest.fixture(scope="module")
+def light_parent() -> tuple[str, str]:
+    """A real mature kappa chain from the shipped natural set."""
+    records = [(rid, seq) for rid, seq in load_natural_antibodies(("mature",)) if "|K|" in rid]
+    assert records
+    return records[0][0].split("|")[2], records[0][1]
+
+
+def test_a_cdr_length_the_repertoire_has_not_seen_is_refused_naming_the_range(heavy_parent):
+    from protein_didi.protein.repertoire import observed_cdr_lengths
+
+    pid, parent = heavy_parent
+    lo, hi = observed_cdr_lengths("H", "CDR3")
+    assert plan_redesign(parent, "H3", (lo, hi), pid).lengths == ((lo, hi),)  # the whole observed range is fine
+    for asked, text in (((30, 40), "30-40"), ((hi + 1, hi + 1), str(hi + 1)), ((lo - 1, lo + 2), f"{lo - 1}-{lo + 2}")):
+        with pytest.raises(InvalidSequenceError) as err:
+            plan_redesign(parent, "H3", asked, pid)
+        assert str(err.value) == (
+            f"{pid}: --cdr-length {text} for H3: the repertoire's VH CDR-H3 lengths are {lo}–{hi} (IMGT); "
+            "choose within it"
+        )
+    h1_lo, h1_hi = observed_cdr_lengths("H", "CDR1")
+    with pytest.raises(InvalidSequenceError, match=f"for H1: the repertoire's VH CDR-H1 lengths are {h1_lo}–{h1_hi}"):
+        plan_redesign(parent, "H1,H3", (h1_hi + 1, h1_hi + 1), pid)  # one length for both: H1 cannot take it
+
+
+def test_a_vh_vl_parent_file_redesigns_the_chain_the_cdr_belongs_to(heavy_parent, light_parent, tmp_path, capsys):
+    from protein_didi.protein.cdr_plan import plan_parents
+
+    (hid, vh), (lid, vl) = heavy_parent, light_parent
+    parents = plan_parents([(lid, vl), (hid, vh)], "H3")
+    assert [p.parent_id for p in parents.plans] == [hid] and parents.plans[0].parent == vh
+    assert parents.notes() == [f"{lid} not redesigned: a light chain (K); --redesign H3 needs a heavy chain"]
+    assert [p.parent_id for p in plan_parents([(lid, vl), (hid, vh)], "L1").plans] == [lid]
+    write_fasta(tmp_path / "pair.fasta", [(lid, vl), (hid, vh)])
+    out = tmp_path / "designs.fasta"
+    argv = ["--model", "teacher", "--parent", str(tmp_path / "pair.fasta"), "--redesign", "H3", "--nfe", "4"]
+    assert sample_main([*argv, "--num", "2", "--out", str(out)]) == 0
+    assert [rid.split()[0] for rid, _ in read_fasta(out)] == [f"{hid}_design0001", f"{hid}_design0002"]
+    assert f"{lid} not redesigned: a light chain (K); --redesign H3 needs a heavy chain" in capsys.readouterr().err
+    # a file with no record of the CDR's chain, or a record that is no antibody: one line naming the record
+    write_fasta(tmp_path / "vl.fasta", [(lid, vl)])
+    write_fasta(tmp_path / "junk.fasta", [(hid, vh), ("junk", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDG")])
+    for path, message in (
+        ("vl.fasta", f"{lid} is a light chain (K), but --redesign H3 needs a heavy chain"),
+        ("junk.fasta", "junk: 'MKTAYIAKQRQISFVKSHFS…' could not be numbered by ANARCI"),
+    ):
+        argv[3] = str(tmp_path / path)
+        assert sample_main([*argv, "--out", str(tmp_path / "never.fasta")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "never.fasta").exists()

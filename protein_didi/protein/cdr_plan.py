@@ -97,20 +97,66 @@ def parse_cdr_length(text: str | None) -> tuple[int, int] | None:
     return lo, hi
 
 
+CHAIN_KIND = {"H": "heavy", "L": "light"}
+
+
+def _short(seq: str, n: int = 20) -> str:
+    return seq if len(seq) <= n else seq[:n] + "…"
+
+
+def check_parent(numbering: AntibodyNumbering, names: Sequence[str], parent_id: str) -> None:
+    """One-line error naming ``parent_id`` when it cannot serve ``names`` (not numbered, or the other chain)."""
+    if not numbering.numbered:
+        raise InvalidSequenceError(
+            f"{parent_id}: '{_short(numbering.sequence)}' could not be numbered by ANARCI as an antibody variable "
+            "domain; give a heavy or light chain V domain"
+        )
+    letter = names[0][0]
+    if numbering.chain_class != letter:
+        raise InvalidSequenceError(
+            f"{parent_id} is a {CHAIN_KIND[numbering.chain_class or 'H']} chain ({numbering.chain_type}), but "
+            f"--redesign {','.join(names)} needs a {CHAIN_KIND[letter]} chain; give a {CHAIN_KIND[letter]} chain "
+            f"record or redesign {numbering.chain_class}1–{numbering.chain_class}3"
+        )
+
+
+def check_cdr_length(numbering: AntibodyNumbering, cdr: str, length: tuple[int, int], parent_id: str) -> None:
+    """Refuse a ``--cdr-length`` the real repertoire has never seen for this CDR of this chain type, in one line
+    naming the observed range (IMGT lengths, :func:`protein_didi.protein.repertoire.observed_cdr_lengths`)."""
+    from protein_didi.protein.repertoire import CHAIN_NAMES, observed_cdr_lengths
+
+    assert numbering.chain_type is not None
+    lo, hi = observed_cdr_lengths(numbering.chain_type, f"CDR{cdr[1]}")
+    if not (lo <= length[0] and length[1] <= hi):
+        asked = f"{length[0]}-{length[1]}" if length[0] != length[1] else str(length[0])
+        raise InvalidSequenceError(
+            f"{parent_id}: --cdr-length {asked} for {cdr}: the repertoire's {CHAIN_NAMES[numbering.chain_type]} "
+            f"CDR-{cdr} lengths are {lo}–{hi} (IMGT); choose within it"
+        )
+
+
 def plan_redesign(
     parent: str,
     cdrs: str | Sequence[str],
     cdr_length: tuple[int, int] | None = None,
     parent_id: str = "parent",
     max_residues: int | None = None,
+    numbering: AntibodyNumbering | None = None,
 ) -> RedesignPlan:
-    """Number ``parent`` and locate its CDRs; one-line errors for unnumberable parents and bad requests."""
-    from protein_didi.protein.numbering import cdr_span, number_antibody
+    """Number ``parent`` (unless its ``numbering`` is given) and locate its CDRs; one-line errors naming
+    ``parent_id`` for unnumbered parents, the wrong chain, CDR lengths the repertoire has not seen and designs
+    longer than ``max_residues``."""
+    from protein_didi.protein.numbering import number_antibody
 
     names = parse_cdr_names(cdrs) if isinstance(cdrs, str) else parse_cdr_names(",".join(cdrs))
     parent = ALPHABET.validate(parent, parent_id, max_residues=None)
-    numbering = number_antibody(parent)
-    found = sorted((cdr_span(numbering, name), name) for name in names)
+    if numbering is None or numbering.sequence != parent:
+        numbering = number_antibody(parent)
+    check_parent(numbering, names, parent_id)
+    if cdr_length is not None:
+        for name in names:
+            check_cdr_length(numbering, name, cdr_length, parent_id)
+    found = sorted((numbering.regions[f"CDR{name[1]}"], name) for name in names)
     spans = tuple(span for span, _ in found)
     lengths = tuple(cdr_length or (end - start, end - start) for start, end in spans)
     if any(lo < 1 for lo, _ in lengths):
@@ -119,6 +165,52 @@ def plan_redesign(
     if max_residues is not None:
         plan.check_fits(max_residues)
     return plan
+
+
+@dataclass(frozen=True)
+class ParentPlans:
+    """The plans of a parent file's records that can serve the CDRs asked, and the records passed over (id, why)."""
+
+    plans: list[RedesignPlan]
+    skipped: list[tuple[str, str]]
+
+    def notes(self) -> list[str]:
+        """One line per record passed over."""
+        return [f"{rid} not redesigned: {why}" for rid, why in self.skipped]
+
+
+def plan_parents(
+    records: Sequence[tuple[str, str]],
+    cdrs: str | Sequence[str],
+    cdr_length: tuple[int, int] | None = None,
+    max_residues: int | None = None,
+) -> ParentPlans:
+    """Plans for the records of a parent file that hold the chain the CDRs belong to (H3 → the heavy records), all
+    numbered in one ANARCI call.
+
+    A VH/VL pair given with ``--redesign H3`` redesigns the VH and passes over the VL (said in :meth:`ParentPlans.
+    notes`); a record that cannot be numbered, or a file with no record of the right chain, is a one-line error
+    naming the record(s).
+    """
+    from protein_didi.protein.numbering import number_antibodies
+
+    names = parse_cdr_names(cdrs) if isinstance(cdrs, str) else parse_cdr_names(",".join(cdrs))
+    if not records:
+        raise InvalidSequenceError("no parent records; give a parent antibody sequence or FASTA file")
+    seqs = [ALPHABET.validate(seq, rid, max_residues=None) for rid, seq in records]
+    numberings = number_antibodies(seqs)
+    letter = names[0][0]
+    serving = [k for k, n in enumerate(numberings) if n.numbered and n.chain_class == letter]
+    for k, n in enumerate(numberings):
+        if not n.numbered or not serving:
+            check_parent(n, names, records[k][0])  # raises, naming the record
+    plans = [plan_redesign(seqs[k], names, cdr_length, records[k][0], max_residues, numberings[k]) for k in serving]
+    skipped = [
+        (rid, f"a {CHAIN_KIND[n.chain_class or 'H']} chain ({n.chain_type}); --redesign {','.join(names)} needs a "
+         f"{CHAIN_KIND[letter]} chain")
+        for k, ((rid, _), n) in enumerate(zip(records, numberings, strict=True)) if k not in serving
+    ]  # fmt: skip
+    return ParentPlans(plans, skipped)
 
 
 def design_spans(plan: RedesignPlan, cdr_lengths: Sequence[int]) -> list[tuple[int, int]]:

@@ -125,14 +125,18 @@ def sampling_request(args: argparse.Namespace) -> ProteinRequest:
 
 
 def redesign_requests(args: argparse.Namespace, request: ProteinRequest) -> list[ProteinRequest]:
-    """One request per parent: each numbered with ANARCI and planned, before the model loads."""
+    """One request per parent record of the CDRs' chain (the VL of a VH/VL file is passed over for H3, and said so),
+    all numbered with ANARCI and planned before the model loads."""
+    from protein_didi.protein.cdr_plan import plan_parents
     from protein_didi.protein.liabilities import parse_liability_classes
-    from protein_didi.protein.redesign import parse_cdr_length, plan_redesign
+    from protein_didi.protein.redesign import parse_cdr_length
 
     lengths = parse_cdr_length(args.cdr_length)
     classes = parse_liability_classes(args.liabilities) if args.liabilities is not None else ()
-    plans = [plan_redesign(seq, args.redesign, lengths, pid) for pid, seq in read_parents(args.parent)]
-    return [request.replace(plan=plan, liabilities=classes) for plan in plans]
+    parents = plan_parents(read_parents(args.parent), args.redesign, lengths)
+    for line in parents.notes():  # e.g. the VL of a VH/VL file given --redesign H3
+        print(line, file=sys.stderr)
+    return [request.replace(plan=plan, liabilities=classes) for plan in parents.plans]
 
 
 def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
