@@ -170,6 +170,7 @@ def test_comparison_shows_both_models(app: AppTest) -> None:
     at = app
     at.selectbox(key="cmp_a").set_value("teacher")
     at.selectbox(key="cmp_b").set_value(STUDENT)
+    at.radio(key="cmp_settings").set_value("same")  # the same NFE for both (the default: each model's own)
     at.run()
     at.number_input(key="cmp_num").set_value(2)
     at.number_input(key="cmp_length").set_value(24)
@@ -181,6 +182,7 @@ def test_comparison_shows_both_models(app: AppTest) -> None:
     runs = at.session_state["compare"]
     assert [r.model for r in runs] == ["A: teacher", f"B: {STUDENT}"]
     assert all(len(r.seqs) == 2 and r.request.nfe == 4 and r.request.seed == 0 for r in runs)
+    assert all(r.request.sampler == "ancestral" and not r.antibody for r in runs)
     headings = [m.value for m in at.markdown]
     assert "#### A: teacher" in headings and f"#### B: {STUDENT}" in headings
     summary = next(df.value for df in at.dataframe if "ms / sequence" in df.value.columns)

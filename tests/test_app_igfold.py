@@ -85,4 +85,8 @@ def test_redesign_tab_shows_parent_and_design_structures(igfold_env: None) -> No
     assert parent.mean_prmsd < 0.8 and "H3" in design.cdr_spans  # the redesigned loop is there to highlight
     captions = [c.value for c in at.caption if "least certain" in c.value]
     assert len(captions) == 2  # two structures side by side
+    # next to every pRMSD: it is IgFold's confidence, not a measured error (and a lower one is not a better loop)
+    statements = [c.value for c in at.caption if "pRMSD is IgFold's confidence in its own prediction, not a measured "
+                  "error" in c.value]  # fmt: skip
+    assert len(statements) == 3 and any("is not thereby a better loop" in s for s in statements), statements
     assert [d.label for d in at.get("download_button")].count("Download PDB") == 2

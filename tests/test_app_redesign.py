@@ -34,7 +34,7 @@ def heavy() -> tuple[str, tuple[int, int]]:
     pytest.fail("no heavy chain among the shipped natural antibodies")
 
 
-def _redesign(parent: str, cdr: str = "H3", refuse: tuple[str, ...] = ()) -> AppTest:
+def _redesign(parent: str, cdr: str = "H3", refuse: tuple[str, ...] = (), num: int = 2) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
@@ -43,7 +43,7 @@ def _redesign(parent: str, cdr: str = "H3", refuse: tuple[str, ...] = ()) -> App
     at.number_input(key="cdr_lo").set_value(8)
     at.number_input(key="cdr_hi").set_value(10)
     at.selectbox(key="cdr_model").set_value("teacher")
-    at.number_input(key="cdr_num").set_value(2)
+    at.number_input(key="cdr_num").set_value(num)
     at.number_input(key="cdr_nfe").set_value(4)
     at.multiselect(key="cdr_liabilities").set_value(list(refuse))
     at.button(key="cdr_run").click()
@@ -97,19 +97,23 @@ def test_redesign_tab_shows_liabilities_and_iglm_span_nll_and_can_refuse(heavy) 
     assert len(run.records) == 2 and len(run.liabilities) == 2
     captions = [c.value for c in at.caption]
     assert any("2 of 2 designs free of cysteine, glycosylation" in c for c in captions), captions
-    table = at.dataframe[-1].value  # regions first, then the designs
-    for k, (_, design) in enumerate(run.records):
+    table = at.dataframe[-1].value  # regions and the liability account first, then the designs
+    assert table.loc[0, "design"] == "parent (baseline)" and table.loc[0, "H3"] == parent[start:end]
+    assert table.loc[0, "liabilities"] == ("; ".join(f"{x.kind} {x.motif} {x.position}" for x in run.parent_liabilities)
+                                           or "none")  # fmt: skip
+    for k, (_, design) in enumerate(run.records, start=1):
         loop = design[start : start + len(design) - len(parent) + end - start]
         assert "C" not in loop and not re.search(r"N[^P][ST]", loop)
         assert table.loc[k, "H3"] == loop
-        assert table.loc[k, "liabilities"] == ("; ".join(f"{x.kind} {x.motif} {x.position}" for x in run.liabilities[k])
-                                               or "none")  # fmt: skip
+        assert table.loc[k, "liabilities"] == ("; ".join(f"{x.kind} {x.motif} {x.position}"
+                                                         for x in run.liabilities[k - 1]) or "none")  # fmt: skip
     html = "".join(m.value for m in at.markdown)
     assert html.count('class="design-info"') == 2 and "liabilities in H3:" in html
     if importlib.util.find_spec("iglm") is None:
         assert run.span_nll is None and any("IgLM span NLL not shown" in c for c in captions)
     else:
         assert run.span_nll is not None and all(0 < v < 10 and math.isfinite(v) for v in run.span_nll)
+        assert run.parent_nll is not None and table.loc[0, "IgLM H3 NLL (nats/res.)"] == round(run.parent_nll, 3)
         assert "IgLM H3 NLL" in html and "IgLM H3 NLL (nats/res.)" in table.columns
 
 
@@ -121,3 +125,23 @@ def test_liability_residues_are_marked_inside_the_loop_only() -> None:
     marks = [Liability("deamidation", "NG", 4), Liability("cysteine", "C", 0)]  # the Cys lies outside the loop
     out = highlighted("CAAANGAA", (3, 7), marks)
     assert out.startswith("CAA<span") and out.count("<u ") == 2 and ">N</u>" in out and ">G</u>" in out
+
+
+def test_liability_account_adds_up(heavy) -> None:
+    """drawn = kept + refused + clean extras not kept, in the line and in the rows (the issue's "16 drawn, 6 refused"
+    for 4 kept dropped 6 clean extras without a word)."""
+    parent, _ = heavy
+    at = _redesign(parent, refuse=("glycosylation", "deamidation", "isomerisation", "oxidation"), num=4)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = at.session_state["cdr_result"]
+    account = run.account
+    kept, refused, surplus = len(account.records), account.refused_designs, account.surplus
+    assert kept == len(run.records) and kept + refused + surplus == account.drawn
+    assert refused > 0 and surplus > 0, "this seed no longer refuses and overshoots; pick classes that do"
+    line = f"Liability account: {account.drawn} drawn = {kept} kept + {refused} refused + {surplus} clean extra"
+    assert any(c.value.startswith(line) and "does not add up" not in c.value for c in at.caption), [
+        c.value for c in at.caption
+    ]
+    rows = next(df.value for df in at.dataframe if "designs" in df.value.columns).set_index("designs")["count"]
+    assert rows["drawn"] == rows["kept"] + rows["refused"] + rows["clean extras not kept"] == account.drawn
+    assert (rows["kept"], rows["refused"], rows["clean extras not kept"]) == (kept, refused, surplus)

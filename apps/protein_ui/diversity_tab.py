@@ -1,4 +1,9 @@
-"""Diversity tab: MMseqs2 clusters of the last generated batch."""
+"""Diversity tab: MMseqs2 clusters of the last generated batch; IMGT-aligned identity for antibodies.
+
+Antibody frameworks are conserved, so MMseqs2 at 30 % identity puts every antibody in one cluster (entropy 0):
+an antibody batch is measured where antibodies vary instead (:mod:`protein_didi.eval.antibody`): identity over
+IMGT-numbered positions within heavy and within light chains, each chain's nearest neighbour, CDR3 uniqueness.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import streamlit as st
 
 from protein_ui.common import (
     AppState,
+    fmt,
     optional,
     show_notices,
 )
@@ -28,6 +34,9 @@ def diversity_tab() -> None:
     run: Run | None = st.session_state.get("run")
     if run is None:
         st.info("Generate sequences first (Generate tab).")
+        return
+    if run.antibody:
+        antibody_diversity(run)
         return
     st.caption(f"Batch: {len(run.seqs)} sequences from {run.model} (MMseqs2 clustering)")
     c1, c2 = st.columns(2)
@@ -56,3 +65,52 @@ def diversity_tab() -> None:
     st.bar_chart(chart, x="cluster (by size)", y="sequences", height=260, sort=False)
     st.dataframe(pd.DataFrame({"id": run.ids, "cluster": labels.to_numpy()}), hide_index=True, key="div_table")
     st.caption(f"min identity {min_seq_id:g}, coverage {coverage:g}")
+
+
+def antibody_diversity(run: Run) -> None:
+    """IMGT-aligned identity of the valid chains of an antibody batch: means, nearest neighbours, CDR3 uniqueness."""
+    st.caption(
+        f"Batch: {len(run.seqs)} chains from {run.model}. Antibodies are compared over IMGT-numbered positions (the "
+        "numbering is the alignment), within heavy and within light chains: MMseqs2 at 30 % identity would put every "
+        "antibody in one cluster, since their frameworks are conserved."
+    )
+    if run.numberings is None:
+        show_notices(run.notices or ["antibody diversity needs ANARCI: pip install -e .[antibody] and hmmer"])
+        return
+    from protein_didi.eval.antibody import imgt_identity_matrix, mean_pairwise_identity
+
+    valid = list(run.table["chain check"].eq("valid"))
+    nums = [n for n, ok in zip(run.numberings, valid, strict=True) if ok]
+    ids = [i for i, ok in zip(run.ids, valid, strict=True) if ok]
+    means = mean_pairwise_identity(nums)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("chains compared", f"{len(nums)} of {len(run.seqs)}", help="diversity is measured over valid chains only")
+    m2.metric("mean identity, heavy", fmt(means["H"], ".1%"), help="IMGT-aligned, over pairs of valid heavy chains")
+    m3.metric("mean identity, light", fmt(means["L"], ".1%"), help="IMGT-aligned, over pairs of valid light chains")
+    m4.metric("unique CDR-H3", fmt(run.summary.get("cdrh3_unique"), ".0%"), help="distinct CDR-H3 / valid heavy")
+    rows, pairs = [], []
+    for cls, name in (("H", "heavy"), ("L", "light")):
+        members = [k for k, n in enumerate(nums) if n.chain_class == cls]
+        if len(members) < 2:
+            rows += [{"id": ids[k], "chain": name, "CDR3": nums[k].cdr3, "nearest": "—", "identity": np.nan}
+                     for k in members]  # fmt: skip
+            continue
+        ident = imgt_identity_matrix([nums[k] for k in members])
+        np.fill_diagonal(ident, -1.0)
+        for row, k in enumerate(members):
+            best = int(np.argmax(ident[row]))
+            rows.append({"id": ids[k], "chain": name, "CDR3": nums[k].cdr3, "nearest": ids[members[best]],
+                         "identity": float(ident[row, best])})  # fmt: skip
+        pairs += [(name, float(v)) for v in ident[np.triu_indices(len(members), k=1)]]
+    if pairs:
+        frame = pd.DataFrame(pairs, columns=["chain", "identity"])
+        bins = pd.cut(frame["identity"], np.linspace(0, 1, 21), include_lowest=True)
+        chart = frame.groupby([bins.map(lambda b: f"{b.left:.0%}–{b.right:.0%}"), "chain"], observed=True).size()
+        st.markdown("**Pairwise IMGT identity** (pairs of valid chains of one class)")
+        st.bar_chart(chart.unstack(fill_value=0), x_label="identity", y_label="pairs", height=240)
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        key="div_ab_table",
+        column_config={"identity": st.column_config.NumberColumn("identity to nearest", format="percent")},
+    )

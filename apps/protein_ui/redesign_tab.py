@@ -10,6 +10,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -45,6 +46,9 @@ class RedesignRun:
     liabilities: list[list[Liability]] = field(default_factory=list)  # per design: every liability in its loop
     span_nll: list[float] | None = None  # per design: IgLM NLL of the loop (nats/residue); None: not computed
     notes: list[str] = field(default_factory=list)  # the liability filter's account, why IgLM is missing
+    account: Any = None  # the liability filter's FilteredDesigns (drawn = kept + refused + surplus); None: no filter
+    parent_liabilities: list[Liability] = field(default_factory=list)  # the baseline: the parent's own loop
+    parent_nll: float | None = None  # IgLM NLL of the parent's own loop (nats/residue)
 
 
 def render(app: AppState) -> None:
@@ -115,7 +119,13 @@ def run_redesign(
 ) -> None:
     """Validate, plan, sample; every failure is one ``st.error`` line and leaves the last result in place."""
     from protein_didi.protein.numbering import AntibodyError
-    from protein_didi.protein.redesign import design_liabilities, parse_cdr_length, plan_redesign, redesign
+    from protein_didi.protein.redesign import (
+        design_liabilities,
+        parse_cdr_length,
+        plan_redesign,
+        redesign,
+        redesign_free_of,
+    )
     from protein_didi.protein.request import ProteinRequest
 
     errors: list[str] = []
@@ -137,12 +147,21 @@ def run_redesign(
         # the model's own sampler settings (as the CLI), with the steps and seed given here
         request = ProteinRequest(plan=plan, num=n, nfe=steps, seed=seed_value, liabilities=refuse)
         notes: list[str] = []
+        account = None
         with st.spinner(f"Redesigning {cdr} with {label}…"):
-            records = redesign(loaded, request, report=notes.append)
+            if refuse:  # kept with the whole account, so the tab can show that it adds up
+                account = redesign_free_of(loaded, request)
+                records = account.records
+                notes.append(account.summary())
+            else:
+                records = redesign(loaded, request)
         lengths = [loop_lengths(plan.cdrs, header) for header, _ in records]
         found = [design_liabilities(plan, seq, k) for (_, seq), k in zip(records, lengths, strict=True)]
-        spans = [(plan.spans[0][0], plan.spans[0][0] + k[0]) for k in lengths]
-        span_nll, why = iglm_span_nlls([seq for _, seq in records], spans, plan.numbering.chain_type or "H")
+        own = [end - start for start, end in plan.spans]  # the parent's own loop: the baseline row
+        parent_found = design_liabilities(plan, plan.parent, own)
+        spans = [(plan.spans[0][0], plan.spans[0][0] + k[0]) for k in [own, *lengths]]
+        nlls, why = iglm_span_nlls([plan.parent, *(seq for _, seq in records)], spans, plan.numbering.chain_type or "H")
+        parent_nll, span_nll = (nlls[0], nlls[1:]) if nlls is not None else (None, None)
         notes += [why] if why else []
     except (AntibodyError, InvalidSequenceError, ValueError) as err:
         st.error(_one_line(err))
@@ -152,7 +171,7 @@ def run_redesign(
         return
     st.session_state["cdr_result"] = RedesignRun(
         plan.parent, dict(plan.numbering.regions), plan.numbering.chain_type or "?", plan.cdrs[0], plan.spans[0],
-        label, steps, records, found, span_nll, notes,
+        label, steps, records, found, span_nll, notes, account, parent_found, parent_nll,
     )  # fmt: skip
 
 
@@ -252,6 +271,8 @@ def show_result(run: RedesignRun) -> None:
     )
     for note in run.notes:
         st.caption(note)
+    if run.account is not None:
+        show_account(run.account)
     rows = "".join(
         f'<div><b>{html.escape(header.split()[0])}</b> <span class="design-info">{design_label(run, k)}</span><br>'
         f"{highlighted(seq, design_span(run, header), run.liabilities[k] if run.liabilities else [])}</div>"
@@ -266,9 +287,50 @@ def show_result(run: RedesignRun) -> None:
     redesign_structures(run.parent, run.records, run.cdr)
 
 
+def account_rows(account: Any) -> pd.DataFrame:
+    """The liability filter's account as rows that add up: drawn = kept + refused + clean extras not kept."""
+    kept, refused, surplus = len(account.records), account.refused_designs, account.surplus
+    by_class = ", ".join(f"{k} {n}" for k, n in account.refused.items() if n) or "none"
+    return pd.DataFrame(
+        [
+            {"designs": "drawn", "count": account.drawn, "what": f"sampled to find {account.asked} clean designs"},
+            {"designs": "kept", "count": kept, "what": f"free of {', '.join(account.classes)} in the loop"},
+            {"designs": "refused", "count": refused, "what": f"carried a liability ({by_class}; a design may carry "
+             "several)"},
+            {"designs": "clean extras not kept", "count": surplus, "what": f"clean, beyond the {account.asked} asked "
+             "(a resampling round overshoots)"},
+        ]
+    )  # fmt: skip
+
+
+def show_account(account: Any) -> None:
+    """One line that adds up, and the rows behind it."""
+    kept, refused, surplus = len(account.records), account.refused_designs, account.surplus
+    line = (
+        f"Liability account: {account.drawn} drawn = {kept} kept + {refused} refused + {surplus} clean "
+        f"extra{'s' if surplus != 1 else ''} not kept"
+    )
+    if kept + refused + surplus != account.drawn:  # never expected: say so rather than show an account that is off
+        line += f" (does not add up: {kept + refused + surplus} accounted for)"
+    st.caption(line)
+    st.dataframe(account_rows(account), hide_index=True, key="cdr_account")
+
+
 def design_table(run: RedesignRun) -> pd.DataFrame:
-    """One row per design: loop, its length, liabilities with positions, IgLM span NLL (when IgLM is installed)."""
-    rows = []
+    """The parent's own loop as a baseline row, then one row per design: loop, its length, liabilities with
+    positions, IgLM span NLL (when IgLM is installed)."""
+    start, end = run.span
+    parent = run.parent[start:end]
+    rows = [
+        {
+            "design": "parent (baseline)",
+            run.cdr: parent,
+            "length": len(parent),
+            "liabilities": "; ".join(f"{x.kind} {x.motif} {x.position}" for x in run.parent_liabilities) or "none",
+        }
+    ]
+    if run.span_nll is not None and run.parent_nll is not None:
+        rows[0][f"IgLM {run.cdr} NLL (nats/res.)"] = round(run.parent_nll, 3)
     for k, (header, seq) in enumerate(run.records):
         start, end = design_span(run, header)
         found = run.liabilities[k] if k < len(run.liabilities) else []

@@ -1,4 +1,11 @@
-"""One generated batch: validated settings, sampling with a progress bar, scoring, summary metrics."""
+"""One generated batch: validated settings, sampling with a progress bar, scoring, summary metrics.
+
+Protein models are scored with the UniProt judge and the composition statistics; antibody models
+(:func:`protein_didi.protein.pretrained.is_antibody_model`) with what an antibody is judged by instead: valid
+chains and chimeras, V-gene identity, IgLM NLL, liabilities, the engineers' checks, CDR-H3 uniqueness and
+IMGT-aligned identity (:mod:`protein_didi.eval.antibody`), since the protein judge and a UniProt composition say
+little about an antibody.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ import streamlit as st
 
 from protein_didi.protein.alphabet import MAX_RESIDUES, InvalidSequenceError
 from protein_didi.protein.generate import generate, sequence_records
-from protein_didi.protein.pretrained import LoadedModel
+from protein_didi.protein.pretrained import LoadedModel, is_antibody_model
 from protein_didi.protein.request import Length, Motif, ProteinRequest
 from protein_ui.common import (
     DEFAULT_LENGTH,
@@ -58,6 +65,10 @@ class Run:
     composition: dict[str, float] | None
     reference: dict[str, float] | None
     notices: list[str] = field(default_factory=list)
+    antibody: bool = False  # scored with the antibody metrics instead of the protein judge
+    numberings: list[Any] | None = None  # ANARCI's, one per sequence (antibody runs with ANARCI installed)
+    account: str | None = None  # the valid-chain filter's account (drawn = kept + refused + surplus)
+    checks_line: str | None = None  # the engineers' checks in one line (antibody runs)
 
     @property
     def records(self) -> list[tuple[str, str]]:
@@ -83,7 +94,8 @@ def length_inputs(key: str, loaded: LoadedModel | None) -> tuple[str, Any, Any]:
         "Auto: drawn from the model's training length distribution.",
     )
     if mode == "Fixed":
-        return mode, st.number_input("Residues", value=DEFAULT_LENGTH, step=10, key=f"{key}_length"), None
+        default = None if f"{key}_length" in st.session_state else DEFAULT_LENGTH  # the model's length, once set
+        return mode, st.number_input("Residues", value=default, step=10, key=f"{key}_length"), None
     if mode == "Range":
         lo_col, hi_col = st.columns(2)
         lo = lo_col.number_input("Min residues", value=50, step=10, key=f"{key}_length_lo")
@@ -135,18 +147,28 @@ def check_budget(request: ProteinRequest, loaded: LoadedModel, errors: list[str]
         )
 
 
-def run_model(loaded: LoadedModel, request: ProteinRequest, label: str) -> tuple[list[str], float]:
-    """Sample with a per-step progress bar; returns sequences and wall time (seconds)."""
+def run_model(
+    loaded: LoadedModel, request: ProteinRequest, label: str, valid_only: bool = False
+) -> tuple[list[str], float, Any]:
+    """Sample with a per-step progress bar; returns sequences, wall time (seconds) and, with ``valid_only`` (antibody
+    models, as ``sample`` does), the valid-chain filter's result (chimeras and frame errors resampled), else None."""
     bar = st.progress(0.0, text=f"{label}: sampling…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"{label}: step {done}/{total}")
 
     start = time.perf_counter()
-    seqs = generate(loaded, request, progress)
+    chains = None
+    if valid_only:
+        from protein_didi.protein.valid_chains import generate_valid_chains
+
+        chains = generate_valid_chains(loaded, request, progress)
+        seqs = chains.sequences
+    else:
+        seqs = generate(loaded, request, progress)
     seconds = time.perf_counter() - start
     bar.progress(1.0, text=f"{label}: {len(seqs)} sequences in {seconds:.2f} s")
-    return seqs, seconds
+    return seqs, seconds, chains
 
 
 def score(seqs: list[str], ids: list[str], reference: dict[str, float] | None, judge: bool) -> tuple[Any, ...]:
@@ -182,20 +204,121 @@ def score(seqs: list[str], ids: list[str], reference: dict[str, float] | None, j
     return table, summary, composition, list(dict.fromkeys(notices))
 
 
-def sample_and_score(loaded: LoadedModel, label: str, name: str, request: ProteinRequest, judge: bool) -> Run:
-    """Generate with a progress bar, then score; ``name`` prefixes the sequence ids."""
+def sample_and_score(
+    loaded: LoadedModel, label: str, name: str, request: ProteinRequest, judge: bool, valid_only: bool = False
+) -> Run:
+    """Generate with a progress bar, then score; ``name`` prefixes the sequence ids.
+
+    Antibody models get the antibody metrics (``judge``: IgLM NLL) and, with ``valid_only``, valid chains only;
+    other models the protein judge (``judge``) and composition statistics.
+    """
     request = request.fitted(loaded)
-    seqs, seconds = run_model(loaded, request, label)
+    antibody = is_antibody_model(loaded.info)
+    seqs, seconds, chains = run_model(loaded, request, label, valid_only and antibody)
     prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "seq"
-    reference = reference_composition(loaded)
     ids = [header.split()[0] for header, _ in sequence_records(seqs, prefix)]
-    with st.spinner("Scoring sequences…"):
-        table, summary, composition, notices = score(seqs, ids, reference, judge)
     run_id = st.session_state.get("run_counter", 0) + 1
     st.session_state["run_counter"] = run_id
+    if antibody:
+        with st.spinner("Numbering and checking the chains (ANARCI)…"):
+            table, summary, numberings, notices = score_antibodies(seqs, ids, judge, chains)
+        checks_line = None
+        if numberings is not None:
+            from protein_didi.protein.engineer_checks import check_designs, checks_summary
+
+            checks_line = checks_summary(check_designs(numberings))
+        return Run(
+            run_id, label, loaded.role, prefix, seqs, seconds, request, table, summary, None, None, notices,
+            antibody=True, numberings=numberings, account=chains.summary() if chains is not None else None,
+            checks_line=checks_line,
+        )  # fmt: skip
+    reference = reference_composition(loaded)
+    with st.spinner("Scoring sequences…"):
+        table, summary, composition, notices = score(seqs, ids, reference, judge)
     return Run(
         run_id, label, loaded.role, prefix, seqs, seconds, request, table, summary, composition, reference, notices
     )
+
+
+NO_IGLM = "IgLM NLL not computed: the iglm package is not installed (pip install -e .[iglm]; non-commercial licence)"
+
+
+def score_antibodies(
+    seqs: list[str], ids: list[str], iglm: bool, chains: Any = None
+) -> tuple[pd.DataFrame, dict[str, float | None], list[Any] | None, list[str]]:
+    """Per-chain table, batch summary, ANARCI numberings and notices for an antibody batch.
+
+    Reuses :func:`protein_didi.eval.antibody.antibody_metrics` (validity, V identity, IgLM, CDR-H3 uniqueness,
+    IMGT identity), :func:`protein_didi.protein.liabilities.find_liabilities` and the engineers' checks
+    (:mod:`protein_didi.protein.engineer_checks`). ``chains`` (the valid-chain filter's result) turns the valid and
+    chimera fractions into fractions of every chain drawn, so resampling does not hide a model's chimeras.
+    """
+    from protein_didi.protein.numbering import AntibodyError, number_antibodies, require_anarci
+
+    notices: list[str] = []
+    table = pd.DataFrame({"id": ids, "length": [len(s) for s in seqs]})
+    try:
+        require_anarci()
+    except AntibodyError as err:
+        table["sequence"] = seqs
+        return table, dict.fromkeys(ANTIBODY_SUMMARY), None, [f"antibody metrics unavailable: {_first_line(err)}"]
+    from protein_didi.eval.antibody import antibody_metrics
+    from protein_didi.eval.iglm_judge import iglm_available
+    from protein_didi.protein.engineer_checks import check_designs, checks_frame
+    from protein_didi.protein.liabilities import find_liabilities
+
+    use_iglm = iglm and iglm_available()
+    if iglm and not use_iglm:
+        notices.append(NO_IGLM)
+    nums = number_antibodies(seqs)
+    ab, summary = antibody_metrics(seqs, iglm=use_iglm, n_boot=200, numbering=nums)
+    found = [[x for x in find_liabilities(s, n) if x.counts] for s, n in zip(seqs, nums, strict=True)]
+    checks = check_designs(nums)
+    frame = checks_frame(checks).reset_index(drop=True)
+    status = zip(ab["status"], ab["validity"], strict=True)
+    table["chain check"] = [{"valid": st_, "chimera": why}.get(st_, f"{st_}: {why}") for st_, why in status]
+    table["chain"] = ab["chain_type"].to_numpy()
+    table["V gene"] = ab["v_gene"].to_numpy()
+    table["V identity"] = ab["v_identity"].to_numpy()
+    table["CDR3"] = ab["cdr3"].to_numpy()
+    if use_iglm:
+        table["IgLM NLL"] = ab["iglm_nll"].to_numpy()
+    table["liabilities"] = [len(f) for f in found]
+    table["liability sites"] = ["; ".join(x.describe() for x in f) or "none" for f in found]
+    for column in ("canonical", "CDR lengths", "checks"):
+        table[column] = frame[column].to_numpy()
+    table["sequence"] = seqs
+    valid = ab["valid"].astype(bool)
+    values: dict[str, float | None] = {
+        "valid_fraction": summary["valid_fraction"],
+        "chimera_fraction": summary["chimera_fraction"],
+        "v_identity": _finite(summary["v_identity"]),
+        "iglm_nll": _finite(summary["iglm_nll"]) if use_iglm else None,
+        "liabilities": float(np.mean([len(f) for f in found])) if found else None,
+        "cdrh3_unique": _finite(summary["cdrh3_unique_fraction"]),
+        "pairwise_identity": _finite(summary["pairwise_identity"]["all"]),
+        "checks_ok": float(np.mean([c.ok for c in checks])) if checks else None,
+    }
+    if chains is not None and chains.drawn:
+        values["valid_fraction"] = (len(chains.sequences) + chains.surplus) / chains.drawn
+        values["chimera_fraction"] = chains.refused.get("chimera", 0) / chains.drawn
+    if not valid.any():
+        notices.append("no valid antibody chain in this batch: V identity, CDR-H3 and identity are over none")
+    return table, values, nums, notices
+
+
+ANTIBODY_SUMMARY = (
+    "valid_fraction", "chimera_fraction", "v_identity", "iglm_nll", "liabilities", "cdrh3_unique",
+    "pairwise_identity", "checks_ok",
+)  # fmt: skip
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def fasta_text(run: Run) -> str:
@@ -203,13 +326,41 @@ def fasta_text(run: Run) -> str:
 
 
 def show_summary(run: Run, per_row: int = 4) -> None:
-    """Time per sequence and the batch's sequence statistics as metrics, ``per_row`` to a row."""
-    metrics = [
-        ("time / sequence", f"{run.seconds_per_sequence * 1000:.0f} ms", "wall time of sampling only"),
-        ("judge NLL (nats/res)", fmt(run.summary["judge_nll"], ".3f"), "lower is more protein-like"),
-        ("composition KL", fmt(run.summary["composition_kl"], ".4f"), "KL to the training amino-acid composition"),
-        ("low complexity", fmt(run.summary["low_complexity"], ".1%"), "mean fraction in low-complexity windows"),
-    ]
+    """Time per sequence and the batch's statistics (antibody metrics for antibody runs) as metrics, ``per_row`` to
+    a row."""
+    metrics = summary_metrics(run)
     for start in range(0, len(metrics), per_row):
         for col, (label, value, help_text) in zip(st.columns(per_row), metrics[start : start + per_row], strict=False):
             col.metric(label, value, help=help_text)
+
+
+def summary_metrics(run: Run) -> list[tuple[str, str, str]]:
+    """(label, value, help) of every summary metric of ``run``."""
+    from protein_didi.protein.liabilities import LIABILITY_CLASSES
+
+    s = run.summary
+    if not run.antibody:
+        return [
+            ("time / sequence", f"{run.seconds_per_sequence * 1000:.0f} ms", "wall time of sampling only"),
+            ("judge NLL (nats/res)", fmt(s["judge_nll"], ".3f"), "lower is more protein-like"),
+            ("composition KL", fmt(s["composition_kl"], ".4f"), "KL to the training amino-acid composition"),
+            ("low complexity", fmt(s["low_complexity"], ".1%"), "mean fraction in low-complexity windows"),
+        ]
+    drawn = " of every chain drawn (chimeras and frame errors were resampled)" if run.account else ""
+    return [
+        ("time / sequence", f"{run.seconds_per_sequence * 1000:.0f} ms",
+         "wall time of sampling" + (", chain checks and resampling" if run.account else " only")),
+        ("valid chains", fmt(s["valid_fraction"], ".0%"),
+         "one coherent heavy or light chain (ANARCI: J agreeing with the V call, J motif, disulfide)" + drawn),
+        ("heavy/light chimeras", fmt(s["chimera_fraction"], ".0%"), "V region of one chain class, J of the other"
+         + drawn),
+        ("V-gene identity", fmt(s["v_identity"], ".1%"), "identity to the closest germline V gene (valid chains)"),
+        ("IgLM NLL (nats/res)", fmt(s["iglm_nll"], ".3f"), "valid chains; lower is more antibody-like"),
+        ("liabilities / chain", fmt(s["liabilities"], ".2f"),
+         f"{', '.join(LIABILITY_CLASSES)} sites, each counted where it matters (see the table)"),
+        ("unique CDR-H3", fmt(s["cdrh3_unique"], ".0%"), "distinct CDR-H3 strings / valid heavy chains"),
+        ("IMGT pairwise identity", fmt(s["pairwise_identity"], ".1%"),
+         "IMGT-aligned identity within heavy and within light chains; lower is more diverse"),
+        ("engineers' checks passed", fmt(s["checks_ok"], ".0%"),
+         "canonical Cys23, Trp41, Cys104, J motif and CDR lengths the real repertoire has"),
+    ]  # fmt: skip

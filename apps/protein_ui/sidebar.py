@@ -16,6 +16,7 @@ from protein_ui.common import (
     REFERENCE_PARAMS,
     AppState,
 )
+from protein_ui.model_settings import follow_model
 from protein_ui.models import (
     available_models,
     device_name,
@@ -35,6 +36,7 @@ def sidebar() -> AppState:
             "int8 (CPU only) quantises the linear layers.",
         )
         name, loaded = model_picker("Model", "gen_model", "student" if "student" in available_models() else None)
+        follow_model(name, loaded)  # before any tab draws its widgets: they take the new model's settings
         if loaded is not None:
             st.caption(
                 f"role: {loaded.role} · {num_params(loaded) / 1e6:.1f}M parameters · device {device_name()} "

@@ -34,6 +34,10 @@ from protein_ui.runs import (
 )
 
 TITLE = "Structure"
+PRMSD_IS_CONFIDENCE = (
+    "pRMSD is IgFold's confidence in its own prediction, not a measured error: IgFold can be as confident about a "
+    "broken design as about a natural chain, so a low pRMSD does not make a design correct or better"
+)
 ESMFOLD_OPTION = "Fold a generated sequence (ESMFold)"
 IGFOLD_OPTION = "Fold an antibody (IgFold)"
 UPLOAD_OPTION = "Upload a PDB file"
@@ -104,6 +108,7 @@ def structure_tab() -> None:
     source = st.radio(
         "Structure source",
         [ESMFOLD_OPTION, IGFOLD_OPTION, UPLOAD_OPTION],
+        index=None if "fold_source" in st.session_state else 0,  # the sidebar model sets it: IgFold for antibodies
         horizontal=True,
         key="fold_source",
     )
@@ -233,10 +238,13 @@ def antibody_section() -> None:
     """Pick a generated sequence or paste a chain, fold it with IgFold, show it by predicted error with CDRs."""
     run: Run | None = st.session_state.get("run")
     options = [PASTE] + (list(range(len(run.seqs))) if run is not None else [])
+    if run is not None and st.session_state.get("ab_pick_run") != run.run_id:  # a new batch: open on its first chain
+        st.session_state["ab_pick_run"] = run.run_id
+        st.session_state["ab_pick"] = 0
     pick = st.selectbox(
         "Antibody chain",
         options,
-        index=1 if len(options) > 1 else 0,
+        index=None if "ab_pick" in st.session_state else 0,
         format_func=lambda i: i if isinstance(i, str) else run.ids[i],
         key="ab_pick",
     )
@@ -247,7 +255,8 @@ def antibody_section() -> None:
         seq, name = run.seqs[pick], run.ids[pick]
         st.code(seq, language=None, wrap_lines=True)
     st.caption(
-        "IgFold: antibody Fv structures with a per-residue predicted RMSD; JHU academic licence, non-commercial."
+        "IgFold: antibody Fv structures with a per-residue predicted RMSD (pRMSD: IgFold's confidence, not a measured "
+        "error); JHU academic licence, non-commercial."
     )
     folded: dict[str, Any] = st.session_state.setdefault("ab_folded", {})
     if st.button("Fold with IgFold", key="ab_run"):
@@ -270,7 +279,8 @@ def show_antibody(fold: Any, name: str, highlight: str | None = None, key: str =
     from protein_didi.viz.antibody import antibody_html
 
     mean = fold.mean_prmsd
-    title = f"{name} · {'heavy' if fold.chain == 'H' else 'light'} chain · mean pRMSD {mean:.2f} Å"
+    kind = "heavy" if fold.chain == "H" else "light"
+    title = f"{name} · {kind} chain · mean pRMSD {mean:.2f} Å (IgFold's confidence, not an error)"
     page = antibody_html(fold.pdb, fold.prmsd, fold.cdr_spans, highlight, VIEWER_WIDTH, VIEWER_HEIGHT, title=title)
     st.iframe(page, height=VIEWER_HEIGHT + 110, alt=f"3D structure of {name}")
     cdrs = " · ".join(f"{c} {v:.2f} Å" for c, v in fold.cdr_prmsd.items())
@@ -278,6 +288,7 @@ def show_antibody(fold: Any, name: str, highlight: str | None = None, key: str =
         f"{len(fold.sequence)} residues · {100 * float((fold.prmsd < 1.0).mean()):.0f} % under 1 Å · CDR mean pRMSD: "
         f"{cdrs} · least certain: {fold.worst_cdr} · natural V domains ≈ 0.3 Å, shuffled chains > 2 Å"
     )
+    st.caption(PRMSD_IS_CONFIDENCE + ".")
     fig = prmsd_figure(fold.prmsd, fold.cdr_spans, highlight)
     st.pyplot(fig, width="stretch")
     plt.close(fig)
@@ -296,7 +307,7 @@ def prmsd_figure(values: np.ndarray, cdrs: dict[str, tuple[int, int]], highlight
     ax.plot(np.arange(1, len(values) + 1), values, color="#262730", lw=1.2)
     ax.axhline(1.0, color="grey", ls="--", lw=1)
     ax.set(xlim=(1, max(len(values), 2)), ylim=(0, max(2.5, float(np.max(values)) * 1.1)), xlabel="residue")
-    ax.set_ylabel("pRMSD (Å)")
+    ax.set_ylabel("pRMSD (Å)\nIgFold's confidence")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -305,6 +316,9 @@ def prmsd_figure(values: np.ndarray, cdrs: dict[str, tuple[int, int]], highlight
 def redesign_structures(parent: str, records: list[tuple[str, str]], cdr: str) -> None:
     """The CDR-redesign tab's structures: the parent's and one design's IgFold fold side by side, loop highlighted."""
     st.markdown(f"**Structures** (IgFold; {cdr} highlighted)")
+    st.caption(
+        f"{PRMSD_IS_CONFIDENCE}: a redesigned loop with a lower pRMSD than its parent's is not thereby a better loop."
+    )
     names = [header.split()[0] for header, _ in records]
     pick = st.selectbox("Design to fold", range(len(records)), format_func=names.__getitem__, key="cdr_fold_pick")
     folded: dict[tuple[str, str], Any] = st.session_state.setdefault("cdr_folded", {})
