@@ -147,6 +147,9 @@ def test_redesign_resamples_until_the_loops_are_free_of_the_chosen_liabilities(t
     clean = [s for rid, s in unfiltered if not span_liabilities(s, loop(rid), classes)]
     assert [s for _, s in result.records][: len(clean)] == clean  # round 0 is redesign()'s own draw
     assert "6 of 6 designs free of glycosylation, deamidation, isomerisation, cysteine" in result.summary()
+    account = result.account
+    assert account["drawn"] == account["kept"] + account["refused"] + account["surplus"]  # every draw accounted for
+    assert f"{account['drawn']} drawn = 6 kept + {account['refused']} refused (" in result.summary()
     lines: list[str] = []
     filtered = ProteinRequest(plan=plan, num=6, nfe=4, seed=0, liabilities=classes)
     assert redesign(loaded, filtered, report=lines.append) == result.records
@@ -241,3 +244,19 @@ def test_a_vh_vl_parent_file_redesigns_the_chain_the_cdr_belongs_to(heavy_parent
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "never.fasta").exists()
+
+
+def test_the_liability_account_adds_up() -> None:
+    """The app once said "16 drawn, 6 refused" for 4 kept: the 6 clean extras must be in the line."""
+    from protein_didi.protein.redesign import FilteredDesigns
+
+    classes = ("glycosylation", "deamidation")
+    records = [(f"p_design{k}", "A") for k in range(4)]
+    result = FilteredDesigns("p", records, 4, 16, {"glycosylation": 3, "deamidation": 4}, 6, classes, surplus=6)
+    assert result.account == {"drawn": 16, "kept": 4, "refused": 6, "surplus": 6}
+    assert result.summary() == (
+        "p: 4 of 4 designs free of glycosylation, deamidation in the redesigned CDRs; 16 drawn = 4 kept + 6 refused "
+        "(glycosylation 3, deamidation 4; a design may carry several) + 6 clean extras beyond the 4 asked"
+    )
+    clean = FilteredDesigns("p", records, 4, 4, {"glycosylation": 0, "deamidation": 0}, 0, classes)
+    assert clean.summary().endswith("; 4 drawn = 4 kept + 0 refused + 0 clean extras beyond the 4 asked")

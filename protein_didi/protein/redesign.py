@@ -122,17 +122,27 @@ class FilteredDesigns:
     classes: tuple[str, ...]
     surplus: int = 0  # clean designs drawn beyond the number asked (a round overshoots), not kept
 
+    @property
+    def account(self) -> dict[str, int]:
+        """Where every draw went: drawn = kept + refused + surplus (the numbers :meth:`summary` prints)."""
+        return {
+            "drawn": self.drawn,
+            "kept": len(self.records),
+            "refused": self.refused_designs,
+            "surplus": self.surplus,
+        }
+
     def summary(self) -> str:
-        """One line: kept of asked, drawn, refused by class, and a shortfall if any."""
-        by_class = ", ".join(f"{k} {n}" for k, n in self.refused.items() if n) or "none"
+        """One line whose numbers add up: drawn = kept + refused (by class) + clean extras, and a shortfall if any."""
+        by_class = ", ".join(f"{k} {n}" for k, n in self.refused.items() if n)
+        if sum(self.refused.values()) > self.refused_designs:
+            by_class += "; a design may carry several"
+        extras = f"{self.surplus} clean extra{'' if self.surplus == 1 else 's'} beyond the {self.asked} asked"
         line = (
             f"{self.parent_id}: {len(self.records)} of {self.asked} designs free of {', '.join(self.classes)} in the "
-            f"redesigned CDRs; {self.drawn} drawn, {self.refused_designs} refused and resampled ({by_class})"
+            f"redesigned CDRs; {self.drawn} drawn = {len(self.records)} kept + {self.refused_designs} refused"
+            f"{f' ({by_class})' if by_class else ''} + {extras}"
         )
-        if self.surplus:
-            line += (
-                f", {self.surplus} clean extra{'s' if self.surplus > 1 else ''} beyond the {self.asked} asked not kept"
-            )
         if len(self.records) < self.asked:
             line += (
                 f"; stopped after {self.drawn} draws ({MAX_DRAWS_PER_DESIGN} per design): drop a class from "
