@@ -243,3 +243,27 @@ def test_engineers_checks_flag_a_damaged_design() -> None:
     assert "Trp41" in damaged_checks and "J motif" in damaged_checks and "Trp41" in missing and "J motif" in missing
     assert summary["checks_ok"] == 0.5
     assert "IgLM NLL" not in table.columns and summary["iglm_nll"] is None
+
+
+@needs_models
+def test_without_anarci_each_antibody_step_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "hmmscan" else real(name, *a, **k))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.selectbox(key="gen_model").set_value(ANTIBODY)
+    at.run()
+    at.number_input(key="gen_num").set_value(2)
+    at.button(key="gen_run").click()
+    at.run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "hmmscan" in error and "untick 'Valid chains only'" in error and "--allow-invalid" not in error
+    assert "run" not in at.session_state
+    at.checkbox(key="gen_valid_only").set_value(False)
+    at.button(key="gen_run").click()
+    at.run()
+    _ok(at)
+    run = at.session_state["run"]
+    assert len(run.seqs) == 2 and run.numberings is None and run.account is None
+    assert any("antibody metrics unavailable" in n and "hmmscan" in n for n in run.notices)

@@ -160,8 +160,14 @@ def run_model(
     start = time.perf_counter()
     chains = None
     if valid_only:
+        from protein_didi.protein.numbering import AntibodyError, require_anarci
         from protein_didi.protein.valid_chains import generate_valid_chains
 
+        try:
+            require_anarci()  # before sampling, in the app's words rather than the CLI's --allow-invalid
+        except AntibodyError as err:
+            bar.empty()
+            raise AntibodyError(f"{_first_line(err)}; or untick 'Valid chains only' to keep every chain") from None
         chains = generate_valid_chains(loaded, request, progress)
         seqs = chains.sequences
     else:
