@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from protein_didi.core.schedule import LogLinearSchedule
 from protein_didi.protein.alphabet import InvalidSequenceError
@@ -260,3 +261,80 @@ def test_the_liability_account_adds_up() -> None:
     )
     clean = FilteredDesigns("p", records, 4, 4, {"glycosylation": 0, "deamidation": 0}, 0, classes)
     assert clean.summary().endswith("; 4 drawn = 4 kept + 0 refused + 0 clean extras beyond the 4 asked")
+
+
+TRASTUZUMAB_VH = (
+    "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWG"
+    "QGTLVTVSS"
+)
+
+
+def test_the_cdr_definition_is_stated_with_kabat_and_chothia_boundaries():
+    from protein_didi.protein.cdr_plan import cdr_definitions, scheme_cdrs
+
+    h3, h1 = cdr_definitions(plan_redesign(TRASTUZUMAB_VH, "H3")), cdr_definitions(plan_redesign(TRASTUZUMAB_VH, "H1"))
+    assert h3 == [
+        "CDR-H3 = IMGT 105–117 (SRWGGDGFYAMDY, 13 residues), the loop redesigned; Kabat H95–H102 = WGGDGFYAMDY "
+        "(IMGT 105–106 (SR) are Kabat H93–H94, framework in Kabat); Chothia H95–H102 = WGGDGFYAMDY (IMGT 105–106 (SR) "
+        "are Chothia H93–H94, framework in Chothia)"
+    ]
+    (found,) = scheme_cdrs([TRASTUZUMAB_VH], "H1")  # trastuzumab's published H1: Kabat DTYIH, Chothia GFNIKDT
+    assert {k: c.residues for k, c in found.items() if c} == {
+        "imgt": "GFNIKDTY",
+        "kabat": "DTYIH",
+        "chothia": "GFNIKDT",
+    }
+    assert "Kabat H34–H35 (IH) are IMGT 39–40, framework in IMGT" in h1[0]
+    light = scheme_cdrs([TRASTUZUMAB_VH, "MKTAYIAKQRQISFVKSHFSRQ"], "L3")
+    assert light == [{"imgt": None, "kabat": None, "chothia": None}] * 2  # a heavy chain has no L3; junk has none
+
+
+class _PositionModel(torch.nn.Module):
+    """Log-probability −(position index) for every token: a loop NLL is then the mean of the scored positions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, tokens, t=None):
+        positions = torch.arange(tokens.shape[1], dtype=torch.float32)
+        return -positions[None, :, None].expand(*tokens.shape, 33)
+
+
+def test_the_parent_is_the_baseline_row_scored_like_its_designs(tiny_model, heavy_parent):
+    from protein_didi.protein.redesign import design_liabilities, loop_nll, loop_table
+
+    pid, parent = heavy_parent
+    plan = plan_redesign(parent, "H3", (10, 12), pid)
+    ((start, end),) = plan.spans
+    # the NLL is the mean over exactly the loop's positions (token index = residue index + 1 for <cls>)
+    fake = LoadedModel(_PositionModel(), LogLinearSchedule(), "fake")  # type: ignore[arg-type]
+    assert loop_nll(fake, plan, [(parent, (end - start,))]) == [pytest.approx((start + end + 1) / 2)]
+    loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
+    records = redesign(loaded, ProteinRequest(plan=plan, num=3, nfe=4, seed=0))
+    table = loop_table(plan, records, scorer=lambda d: loop_nll(loaded, plan, d), score="tiny loop NLL")
+    base, *designs = table.rows
+    assert base.baseline and base.id == pid and base.loops == (parent[start:end],)
+    assert [r.id for r in designs] == [rid.split()[0] for rid, _ in records] and not any(r.baseline for r in designs)
+    assert base.nll == pytest.approx(loop_nll(loaded, plan, [(parent, (end - start,))])[0])
+    assert list(base.liabilities) == design_liabilities(plan, parent, [end - start])
+    for row, (rid, seq) in zip(designs, records, strict=True):
+        n = int(rid.rsplit("H3:", 1)[1])
+        assert row.loops == (seq[start : start + n],) and row.nll == pytest.approx(
+            loop_nll(loaded, plan, [(seq, (n,))])[0]
+        )
+    frame = table.frame()
+    assert frame["id"].tolist()[0] == f"{pid} (parent, baseline)" and "tiny loop NLL" in frame.columns
+    assert {"H3 (IMGT)", "H3 length", "H3 Kabat", "H3 Chothia", "liabilities", "checks"} <= set(frame.columns)
+    assert table.text().splitlines()[0].startswith("CDR-H3 = IMGT 105–117 (")
+
+
+def test_sample_cli_prints_the_baseline_before_the_designs(heavy_parent, tmp_path, capsys):
+    _, parent = heavy_parent
+    argv = ["--model", "teacher", "--parent", parent, "--redesign", "H3", "--nfe", "4", "--num", "2"]
+    assert sample_main([*argv, "--out", str(tmp_path / "d.fasta")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    head = next(k for k, line in enumerate(lines) if line.startswith("CDR-H3 = IMGT 105–117"))
+    assert "teacher loop NLL (nats/res.)" in lines[head + 1] and "H3 Kabat" in lines[head + 1]
+    assert lines[head + 2].split()[:3] == ["parent", "(parent,", "baseline)"]
+    assert [line.split()[0] for line in lines[head + 3 : head + 5]] == ["parent_design0001", "parent_design0002"]

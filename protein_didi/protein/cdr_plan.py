@@ -220,3 +220,132 @@ def design_spans(plan: RedesignPlan, cdr_lengths: Sequence[int]) -> list[tuple[i
         spans.append((start + shift, start + shift + n))
         shift += n - (end - start)
     return spans
+
+
+IMGT_CDRS = {"1": (27, 38), "2": (56, 65), "3": (105, 117)}
+"""IMGT CDR positions (the same for heavy and light chains): what ``--redesign`` regenerates."""
+SCHEME_CDRS: dict[str, dict[str, tuple[int, int]]] = {
+    "kabat": {"H1": (31, 35), "H2": (50, 65), "H3": (95, 102), "L1": (24, 34), "L2": (50, 56), "L3": (89, 97)},
+    "chothia": {"H1": (26, 32), "H2": (52, 56), "H3": (95, 102), "L1": (24, 34), "L2": (50, 56), "L3": (89, 97)},
+}
+"""Kabat and Chothia CDR definitions, each in its own numbering (insertions such as Kabat H35A/B, H100A… belong to
+their position number): the boundaries users who think in those schemes expect."""
+SCHEME_NAMES = {"imgt": "IMGT", "kabat": "Kabat", "chothia": "Chothia"}
+
+
+@dataclass(frozen=True)
+class SchemeCdr:
+    """One CDR of one sequence under one scheme: half-open index ``span``, its first/last position labels, residues."""
+
+    scheme: str
+    cdr: str
+    span: tuple[int, int]
+    first: str
+    last: str
+    residues: str
+    labels: dict[int, str] = field(compare=False, repr=False)  # sequence index → position label, whole V domain
+
+    def positions(self) -> str:
+        """``H95–H102`` (Kabat/Chothia carry the chain letter), ``IMGT 105–117``."""
+        if self.scheme == "imgt":
+            return f"IMGT {self.first}–{self.last}"
+        letter = self.cdr[0]
+        return f"{SCHEME_NAMES[self.scheme]} {letter}{self.first}–{letter}{self.last}"
+
+
+def _scheme_cdr(scheme: str, cdr: str, labels: dict[int, str], sequence: str) -> SchemeCdr | None:
+    lo, hi = IMGT_CDRS[cdr[1]] if scheme == "imgt" else SCHEME_CDRS[scheme][cdr]
+    inside = [i for i, label in labels.items() if lo <= int(re.match(r"\d+", label).group()) <= hi]  # type: ignore[union-attr]
+    if not inside:
+        return None
+    start, end = min(inside), max(inside) + 1
+    return SchemeCdr(scheme, cdr, (start, end), labels[start], labels[end - 1], sequence[start:end], labels)
+
+
+def scheme_cdrs(
+    sequences: Sequence[str], cdr: str, schemes: Sequence[str] = ("imgt", "kabat", "chothia")
+) -> list[dict[str, SchemeCdr | None]]:
+    """``cdr`` (H1…L3) of every sequence under each of ``schemes``, from one ANARCI call per scheme; None where a
+    sequence is not numbered (or its chain is not the CDR's)."""
+    from anarci import anarci
+
+    from protein_didi.protein.numbering import ANTIBODY_CHAINS, DEFAULT_SPECIES, require_anarci
+
+    require_anarci()
+    named = [(f"s{k}", s) for k, s in enumerate(sequences)]
+    out: list[dict[str, SchemeCdr | None]] = [{} for _ in sequences]
+    for scheme in schemes:
+        if scheme not in SCHEME_NAMES:
+            raise InvalidSequenceError(f"unknown CDR scheme {scheme!r}; choose from {', '.join(SCHEME_NAMES)}")
+        numbered, details, _ = anarci(
+            named, scheme=scheme, allow=set(ANTIBODY_CHAINS), allowed_species=list(DEFAULT_SPECIES)
+        )
+        for k, (seq, domains, info) in enumerate(zip(sequences, numbered, details, strict=True)):
+            chain = (info or [{}])[0].get("chain_type")
+            if not domains or chain is None or ("L" if chain in "KL" else "H") != cdr[0]:
+                out[k][scheme] = None
+                continue
+            positions, start, _ = domains[0]
+            labels, i = {}, start
+            for (number, insertion), residue in positions:
+                if residue != "-":
+                    labels[i] = f"{number}{insertion.strip()}"
+                    i += 1
+            out[k][scheme] = _scheme_cdr(scheme, cdr, labels, seq)
+    return out
+
+
+def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted indices as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def scheme_difference(sequence: str, imgt: SchemeCdr, other: SchemeCdr) -> str:
+    """Where ``other`` (Kabat or Chothia) differs from IMGT in ``sequence``, named in both numberings, e.g.
+    ``IMGT 105–106 (SR) are Kabat H93–H94, framework in Kabat``; "" when both hold the same residues."""
+    name, letter = SCHEME_NAMES[other.scheme], other.cdr[0]
+
+    def run(labels: dict[int, str], lo: int, hi: int, prefix: str) -> str:
+        first, last = labels.get(lo, "?"), labels.get(hi, "?")
+        return f"{prefix}{first}" + (f"–{prefix}{last}" if hi > lo else "")
+
+    parts = []
+    a, b = set(range(*imgt.span)), set(range(*other.span))
+    for lo, hi in _runs(sorted(a - b)):
+        verb = "are" if hi > lo else "is"
+        parts.append(
+            f"IMGT {run(imgt.labels, lo, hi, '')} ({sequence[lo : hi + 1]}) {verb} {name} "
+            f"{run(other.labels, lo, hi, letter)}, framework in {name}"
+        )
+    for lo, hi in _runs(sorted(b - a)):
+        verb = "are" if hi > lo else "is"
+        parts.append(
+            f"{name} {run(other.labels, lo, hi, letter)} ({sequence[lo : hi + 1]}) {verb} IMGT "
+            f"{run(imgt.labels, lo, hi, '')}, framework in IMGT"
+        )
+    return "; ".join(parts)
+
+
+def cdr_definitions(plan: RedesignPlan) -> list[str]:
+    """One line per redesigned CDR stating the definition used (IMGT, with positions and the parent's residues)
+    and the Kabat and Chothia boundaries of the same loop in the parent, with where they differ."""
+    lines = []
+    for cdr in plan.cdrs:
+        (found,) = scheme_cdrs([plan.parent], cdr)
+        imgt = found["imgt"]
+        assert imgt is not None
+        line = f"CDR-{cdr} = {imgt.positions()} ({imgt.residues}, {len(imgt.residues)} residues), the loop redesigned"
+        for scheme in ("kabat", "chothia"):
+            other = found[scheme]
+            if other is None:
+                continue
+            diff = scheme_difference(plan.parent, imgt, other)
+            line += f"; {other.positions()} = {other.residues}" + (f" ({diff})" if diff else " (the same residues)")
+        lines.append(line)
+    return lines

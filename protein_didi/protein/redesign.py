@@ -9,10 +9,12 @@ CDR-H3s span ~5–25 residues), so a batch groups designs of equal total length.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from protein_didi.core.request import ProgressCallback, steps_reporter
@@ -26,16 +28,20 @@ from protein_didi.protein.cdr_plan import (
     parse_cdr_names,
     plan_redesign,
 )
+from protein_didi.protein.engineer_checks import DesignChecks, check_designs
 from protein_didi.protein.generate import plan_batches, sample_batch
-from protein_didi.protein.liabilities import LIABILITY_CLASSES, Liability, span_liabilities
+from protein_didi.protein.liabilities import LIABILITY_CLASSES, Liability, describe_all, span_liabilities
 from protein_didi.protein.pretrained import LoadedModel
 from protein_didi.protein.request import ProteinRequest
 
 __all__ = [  # the plan's names too: redesign is where users look for them
     "MAX_CDR_LENGTH",
     "FilteredDesigns",
+    "LoopTable",
     "RedesignPlan",
     "design_liabilities",
+    "loop_nll",
+    "loop_table",
     "parse_cdr_length",
     "parse_cdr_names",
     "plan_redesign",
@@ -191,3 +197,120 @@ def redesign_free_of(
         plan.parent_id, _records(plan, result.kept), num, result.drawn, refused, len(result.refused), classes,
         result.surplus,
     )  # fmt: skip
+
+
+def record_cdr_lengths(plan: RedesignPlan, header: str) -> tuple[int, ...]:
+    """CDR lengths of a design from its FASTA header (``… H3:12``, as :func:`redesign` writes it)."""
+    found = [re.search(rf"\b{name}:(\d+)\b", header) for name in plan.cdrs]
+    if not all(found):
+        raise ValueError(f"record {header.split()[0]!r} names no length for {', '.join(plan.cdrs)}; not a design")
+    return tuple(int(m.group(1)) for m in found if m)
+
+
+@torch.no_grad()
+def loop_nll(loaded: LoadedModel, plan: RedesignPlan, designs: Sequence[tuple[str, Sequence[int]]]) -> list[float]:
+    """The sampling model's NLL of each sequence's redesigned loops (nats/residue) given its framework, with every
+    loop residue masked at once, as generation starts: one forward pass per sequence. The parent scored the same way
+    is the baseline a design's loop reads against (lower: more like what the model expects there)."""
+    device = next(loaded.model.parameters()).device
+    out = []
+    for seq, lengths in designs:
+        codes = ALPHABET.encode_residues(seq)
+        masked = codes.copy()
+        for start, end in design_spans(plan, lengths):
+            masked[start:end] = ALPHABET.mask_id
+        tokens = ALPHABET.pack([masked]).to(device)
+        target = ALPHABET.pack([codes]).to(device)
+        log_probs = loaded.model(tokens)[0].float()
+        picked = log_probs.gather(-1, target[0, :, None]).squeeze(-1)
+        out.append(float(-picked[tokens[0] == ALPHABET.mask_id].mean()))
+    return out
+
+
+LoopScorer = Callable[[Sequence[tuple[str, Sequence[int]]]], list[float]]
+"""(sequence, CDR lengths) pairs → one loop NLL each (nats/residue): the model's own (:func:`loop_nll`) or IgLM's."""
+
+
+@dataclass(frozen=True)
+class LoopRow:
+    """One row of the redesign table: the parent (``baseline``) or a design, its loops and what they carry."""
+
+    id: str
+    loops: tuple[str, ...]  # the redesigned CDRs' residues (IMGT), in plan order
+    liabilities: tuple[Liability, ...]  # of the table's classes, touching those loops
+    nll: float | None  # loop NLL (nats/residue) under the table's scorer; None: not scored
+    checks: DesignChecks  # the engineer's checks of the whole chain
+    other_schemes: dict[str, str]  # "H3 Kabat" → residues of the same CDR under Kabat (and Chothia)
+    baseline: bool = False
+
+
+@dataclass
+class LoopTable:
+    """The parent first (the baseline every design reads against), then the designs; data for the CLI and the app."""
+
+    plan: RedesignPlan
+    rows: list[LoopRow]
+    definitions: list[str]  # one line per CDR: the definition used (IMGT positions) and Kabat/Chothia boundaries
+    score: str  # what ``nll`` measures ("" when not scored)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per sequence: id, each loop (IMGT) and its length, its Kabat/Chothia residues, loop NLL,
+        liabilities in the loops and the engineer's checks."""
+        rows = []
+        for r in self.rows:
+            row: dict[str, object] = {"id": f"{r.id} (parent, baseline)" if r.baseline else r.id}
+            for name, loop in zip(self.plan.cdrs, r.loops, strict=True):
+                row[f"{name} (IMGT)"] = loop
+                row[f"{name} length"] = len(loop)
+            row.update(r.other_schemes)
+            if self.score:
+                row[self.score] = None if r.nll is None else round(r.nll, 3)
+            row["liabilities"] = describe_all(r.liabilities)
+            row["checks"] = "ok" if r.checks.ok else "; ".join(r.checks.flags)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def text(self) -> str:
+        """What ``sample --redesign`` prints below its designs: the definitions, then the table."""
+        return "\n".join([*self.definitions, self.frame().to_string(index=False)])
+
+
+def loop_table(
+    plan: RedesignPlan,
+    records: Sequence[tuple[str, str]],
+    classes: Sequence[str] = LIABILITY_CLASSES,
+    scorer: LoopScorer | None = None,
+    score: str = "",
+) -> LoopTable:
+    """The parent of ``plan`` scored exactly as its designs ``records`` are (loop NLL under ``scorer``, liabilities
+    of ``classes`` in the loops, the engineer's checks, the loop under Kabat and Chothia), parent first."""
+    from protein_didi.protein.cdr_plan import SCHEME_NAMES, cdr_definitions, scheme_cdrs
+    from protein_didi.protein.numbering import number_antibodies
+
+    own = tuple(end - start for start, end in plan.spans)
+    entries = [(plan.parent_id, plan.parent, own)] + [
+        (rid.split()[0], seq, record_cdr_lengths(plan, rid)) for rid, seq in records
+    ]
+    seqs = [seq for _, seq, _ in entries]
+    nlls: list[float | None] = list(scorer([(s, n) for _, s, n in entries])) if scorer else [None] * len(entries)
+    checks = check_designs(number_antibodies(seqs))
+    others: list[dict[str, str]] = [{} for _ in entries]
+    for cdr in plan.cdrs:
+        for k, found in enumerate(scheme_cdrs(seqs, cdr, ("kabat", "chothia"))):
+            for scheme, c in found.items():
+                others[k][f"{cdr} {SCHEME_NAMES[scheme]}"] = c.residues if c is not None else "not numbered"
+    rows = []
+    for k, (rid, seq, lengths) in enumerate(entries):
+        spans = design_spans(plan, lengths)
+        rows.append(
+            LoopRow(
+                rid,
+                tuple(seq[a:b] for a, b in spans),
+                tuple(design_liabilities(plan, seq, lengths, classes)),
+                nlls[k],
+                checks[k],
+                others[k],
+                baseline=k == 0,
+            )
+        )
+    return LoopTable(plan, rows, cdr_definitions(plan), score if scorer else "")

@@ -32,7 +32,7 @@ from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate, sequence_records
 from protein_didi.protein.liabilities import LIABILITY_CLASSES
-from protein_didi.protein.pretrained import MODELS, is_antibody_model, load_model
+from protein_didi.protein.pretrained import MODELS, LoadedModel, is_antibody_model, load_model
 from protein_didi.protein.request import Motif, ProteinRequest
 
 if TYPE_CHECKING:  # numbering imports ANARCI lazily; only antibody runs need it
@@ -174,7 +174,29 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
         bar.close()
         print(line, file=sys.stderr)
 
-    return [record for each in redesigns for record in redesign(loaded, each, bar, report=say)]
+    out = []
+    for each in redesigns:
+        records = redesign(loaded, each, bar, report=say)
+        bar.close()
+        print(redesign_summary(loaded, each, records, args.model), file=sys.stderr)
+        out += records
+    return out
+
+
+def redesign_summary(loaded: LoadedModel, request: ProteinRequest, records: list[tuple[str, str]], model: str) -> str:
+    """The parent as the baseline row, then every design: loops (IMGT, with Kabat/Chothia), the sampling model's
+    loop NLL, liabilities in the loops (the classes filtered, else all) and the engineer's checks."""
+    from protein_didi.protein.redesign import loop_nll, loop_table
+
+    plan = request.plan
+    assert plan is not None
+
+    def scorer(designs):
+        return loop_nll(loaded, plan, designs)
+
+    name = f"{Path(str(model)).name} loop NLL (nats/res.)"
+    table = loop_table(plan, records, request.liabilities or LIABILITY_CLASSES, scorer, name)
+    return table.text()
 
 
 MAX_CHECK_ROWS = 50
