@@ -141,7 +141,7 @@ def check_chains(numberings: Sequence[AntibodyNumbering]) -> list[ChainCheck]:
 def chain_mix(sequences: Sequence[str]) -> dict[str, float]:
     """Shares of ``sequences`` that are valid heavy, kappa and lambda chains (and of those, human), chimeras and
     other failures: what a distillation run logs per step to show a student drifting into one chain type."""
-    numberings = number_antibodies(sequences, species=None)
+    numberings = number_antibodies(sequences)
     checks = check_chains(numberings)
     n = max(len(checks), 1)
     valid = [nb for nb, c in zip(numberings, checks, strict=True) if c.valid]
