@@ -262,3 +262,77 @@ def test_a_metric_family_is_one_class_plus_one_entry() -> None:
     page = report.render_html(ev, "t", {})
     assert "hydrophobic (% residues)" in page and "25 %" in page
     assert "pLDDT not computed: disabled with --no-fold" in ev.notes
+
+
+def _prmsd_evaluation() -> tuple[object, pd.DataFrame]:
+    """A finished evaluation's pRMSD parts: two design sets and three natural rows with per-CDR values, and the
+    shuffled reference rows whose labels differ only after 14 characters (as the real ones do)."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    sets = ["antibody-student-8", "real VH (OAS, test split)", "real Vκ (OAS, test split)",
+            "real Vλ (OAS, test split)", "IgLM (heavy, human, prompt EVQ)"]  # fmt: skip
+    rows = [{"set": s, "ab_prmsd": v} for s in sets for v in rng.uniform(0.2, 0.6, 6)]
+    metrics = pd.DataFrame(rows)
+    cdrs = {"H": ("H1", "H2", "H3"), "L": ("L1", "L2", "L3")}
+    folds = {
+        i: SimpleNamespace(cdr_prmsd={c: 0.5 for c in cdrs["H" if "VH" in r["set"] or "student" in r["set"] else "L"]})
+        for i, r in enumerate(rows)
+    }
+    ev = SimpleNamespace(metrics=metrics, summary=pd.DataFrame({"set": sets}),
+                         results={"antibody structure": {"folds": folds}})  # fmt: skip
+    refs = pd.DataFrame([{"set": f"shuffled {s}", "ab_prmsd": v} for s in sets[1:] for v in rng.uniform(2, 4, 4)])
+    return ev, refs
+
+
+def test_prmsd_figure_labels_are_whole_apart_and_uncovered() -> None:
+    """Every set label is drawn whole (wrapped, not cut), no two overlap, all lie inside the figure, and the
+    legend covers neither the bars nor their labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from protein_didi.report.figures import prmsd_plot
+
+    ev, refs = _prmsd_evaluation()
+    fig = prmsd_plot(ev, refs)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes, bars = fig.axes
+    ticks = boxes.get_xticklabels()
+    labels = [*ev.summary["set"], *refs["set"].unique()]
+    shown = [t.get_text().replace("-\n", "-").replace("\n", " ") for t in ticks]
+    assert shown == labels  # whole: "shuffled real Vκ …" ≠ "… Vλ …"
+    extents = [t.get_window_extent(renderer) for t in ticks]
+    page = fig.bbox
+    for box in extents:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0
+    for a, b in itertools.combinations(extents, 2):
+        assert not a.overlaps(b)
+    legend = bars.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(bars.get_window_extent(renderer))
+    assert not any(legend.overlaps(t.get_window_extent(renderer)) for t in bars.get_xticklabels())
+    assert page.x0 <= legend.x0 and legend.x1 <= page.x1 and page.y0 <= legend.y0
+    assert "not a measured error" in boxes.get_title()
+
+
+def test_per_sequence_table_drops_empty_columns_and_footnotes_reasons_once() -> None:
+    """A column no shown row has a value for is left out and named; a reason shared by many cells is one
+    footnote; headers are the short names with the full ones in a tooltip; the sequence is a column."""
+    from protein_didi.report.metrics import Options
+    from protein_didi.report.per_sequence import sequence_table
+
+    comp = dict.fromkeys("ACDEFGHIKLMNPQRSTVWY", 0.05)
+    gen = [report.SequenceSet("mine", "generated", [("x_1", "MKVLAAGEQ" * 4), ("x_2", "MKKLLAGEQ" * 4)])]
+    sets = gen + report.reference_sets(gen, [("n1", "MKVLAAGEQ" * 4), ("n2", "MKVLAAGEE" * 4)], comp, seed=0)
+    ev = report.evaluate(sets, comp, Options(judge=False, cluster=False))
+    rows = ev.metrics.index
+    ev.skipped["low_complexity"] = {int(i): "skipped everywhere" for i in rows}
+    ev.skipped["composition_kl"] = {int(i): "a reason shared by every row" for i in rows[:-1]}
+    html = sequence_table(ev, ev.metrics, ev.families)
+    assert "low cx." not in html.split("</thead>")[0]  # no shown row has a value: no column, and it is named
+    assert "no row has a value, so left out: low complexity (% residues)" in html
+    assert html.count("a reason shared by every row</li>") == 1 and html.count("–<sup>1</sup>") == len(rows) - 1
+    assert '<th class="" title="composition KL (nats); KL(sequence ‖ reference composition)' in html
+    assert ">KL (nats)</th>" in html and '<th class="txt">sequence</th>' in html
+    assert '<div class="seq">MKVLAAGEQMKVLAAGEQ' in html and "x_<wbr>1" in html
+    assert html.count('<tr class="group">') == len(ev.summary)  # the set is a group row, not a repeated column

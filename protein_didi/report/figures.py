@@ -20,9 +20,10 @@ PRMSD_IS_CONFIDENCE = "IgFold's confidence (its predicted error), not a measured
 CDR_NAMES = ("H1", "H2", "H3", "L1", "L2", "L3")
 
 
-def wrap_label(label: str, width: int = 14) -> str:
-    """``label`` on lines of at most ``width`` characters, broken at spaces only: nothing is cut off."""
-    return textwrap.fill(label, width, break_long_words=False, break_on_hyphens=False)
+def wrap_label(label: str, width: int = 13) -> str:
+    """``label`` on lines of at most ``width`` characters, broken at spaces and hyphens (inside a longer word only
+    when it has none): wrapped, never cut off."""
+    return textwrap.fill(label, width)
 
 
 def png(fig: Any, alt: str) -> str:
@@ -76,8 +77,16 @@ def metric_vs_nfe(ev: Any, column: str, ylabel: str) -> str | None:
 
 
 def prmsd_figure(ev: Any, references: pd.DataFrame) -> str:
+    """:func:`prmsd_plot` as an ``<img>`` ("" when no set has a pRMSD)."""
+    fig = prmsd_plot(ev, references)
+    if fig is None:
+        return ""
+    return png(fig, f"predicted RMSD per chain for each set, and per CDR; pRMSD is {PRMSD_IS_CONFIDENCE}")
+
+
+def prmsd_plot(ev: Any, references: pd.DataFrame) -> Any | None:
     """Left: per-chain mean pRMSD of each antibody set and the reference rows (natural, shuffled) as boxes; right:
-    each set's mean pRMSD per CDR. Labels wrap, the legend sits under the bars, the axis says what pRMSD is."""
+    each set's mean pRMSD per CDR. Labels wrap, the legend sits under the bars, the title says what pRMSD is."""
     import matplotlib.pyplot as plt
 
     m = ev.metrics
@@ -87,7 +96,7 @@ def prmsd_figure(ev: Any, references: pd.DataFrame) -> str:
         labels.append(label)
         data.append(part["ab_prmsd"].to_numpy())
     if not labels:
-        return ""
+        return None
     width_in = min(0.85 * len(labels) + 5.5, 12.5)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(width_in, 4.6), width_ratios=(3, 2), layout="constrained")
     ax.boxplot(data, showfliers=False)
@@ -111,4 +120,4 @@ def prmsd_figure(ev: Any, references: pd.DataFrame) -> str:
     bx.set_ylabel("mean pRMSD of the CDR (Å)")
     bx.set_title("per CDR (IMGT)", fontsize=9)
     bx.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-    return png(fig, f"predicted RMSD per chain for each set, and per CDR; pRMSD is {PRMSD_IS_CONFIDENCE}")
+    return fig

@@ -73,7 +73,7 @@ def legend(columns: Sequence[Column], numbered: bool) -> str:
         text = "; ".join(x for x in (full, c.title) if x)
         if text:
             items.append(f"{name} = {text}")
-    return '<p class="hint legend">' + " · ".join(html.escape(x) for x in items) + "</p>"
+    return '<ul class="legend">' + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>"
 
 
 def sequence_table(ev: Any, rows: pd.DataFrame, families: Sequence[MetricFamily]) -> str:

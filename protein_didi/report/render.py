@@ -44,14 +44,14 @@ table.per-sequence{font-size:12px;width:auto;min-width:100%}
 table.per-sequence th,table.per-sequence td{padding:3px 4px}
 table.per-sequence th.txt{min-width:0}
 table.per-sequence td{white-space:nowrap}
-table.per-sequence td.txt{white-space:normal;min-width:6em;max-width:15em}
+table.per-sequence td.txt{white-space:normal;min-width:4.5em;max-width:15em}
 table.per-sequence td.name{text-align:left}
-table.per-sequence td.mono{text-align:left;white-space:normal;word-break:break-all;max-width:13ch;
+table.per-sequence td.mono{text-align:left;white-space:normal;word-break:break-all;min-width:8ch;max-width:13ch;
  font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace}
 table.per-sequence td.id{text-align:left;white-space:normal;max-width:11em}
 table.per-sequence td.seqcell{text-align:left;white-space:normal}
 div.seq{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:11px;word-break:break-all;
- width:26ch;max-height:9.6em;overflow-y:auto}
+ width:24ch;max-height:9.6em;overflow-y:auto}
 b.cdr{color:#a0006e}
 tr.group th{text-align:left;background:#e8eef6;font-weight:600}
 sup{font-size:9px;line-height:0}
@@ -60,6 +60,8 @@ sup{font-size:9px;line-height:0}
 .leftout li{color:#555}
 .hint{color:#555;font-size:12px}
 ul.footnotes{list-style:none;padding-left:0;margin:.2em 0}
+ul.legend{columns:2 22em;column-gap:2em;font-size:11px;color:#555;padding-left:1.1em;margin:.3em 0}
+ul.legend li{break-inside:avoid}
 img.fig{display:block;max-width:100%;height:auto;margin:.4em 0}
 @page{size:A4;margin:12mm}
 @media print{body{max-width:none;padding:0;font-size:11px}table{font-size:10px}.scroll{overflow:visible}
@@ -149,7 +151,13 @@ def render_html(ev: Evaluation, title: str, context: dict[str, str]) -> str:
         first, *rest = antibody
         body = _sections(ev, [first], left_out)
         designs = m[m["kind"] == "generated"]
-        body.append(f"<h2>Designs ({len(designs):,})</h2>" + sequence_table(ev, designs, [*antibody, *protein]))
+        per_set = [h for f in protein if ev.computed.get(f.name) for h in (c.header for c in f.sequence_columns)]
+        elsewhere = f"per design in metrics.csv: {', '.join(per_set)}" if per_set else ""
+        body.append(
+            f"<h2>Designs ({len(designs):,})</h2>"
+            + sequence_table(ev, designs, antibody)  # the engineer's columns; protein-model ones fit no laptop
+            + (f'<p class="hint">{html.escape(elsewhere)}.</p>' if elsewhere else "")
+        )
         body += _sections(ev, rest, left_out)
         stats = "Sequence statistics" + (" and ESMFold pLDDT" if ev.plddt_computed else "")
         body.append(_summary(ev, stats))

@@ -10,6 +10,8 @@ check now and then, and the share they pass is the bar a design set should reach
 from __future__ import annotations
 
 import html
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -17,9 +19,10 @@ import pandas as pd
 
 from protein_didi.report.metrics.base import Column, MetricFamily, Scoring, fmt_percent
 from protein_didi.report.sets import SequenceSet
-from protein_didi.report.tables import ROW_KIND
+from protein_didi.report.tables import ROW_KIND, html_table, scroll, td
 
 CANONICAL = "Cys23, Trp41, Cys104 and the J motif (W-G-x-G heavy, F-G-x-G light, IMGT 118–121)"
+TOP_FINDINGS = 4
 LENGTHS = "IMGT CDR1–3 lengths within the real repertoire's range for the chain type and seen in ≥ 1 % of its chains"
 
 
@@ -77,18 +80,33 @@ class EngineerChecks(MetricFamily):
         }
 
     def figures(self, ev: Any) -> list[tuple[str, str]]:
-        """One line per antibody set: how many pass and the most common flags (the designs' own are in the table)."""
+        """Per antibody set: how many pass and the most common findings (each design's own are in its table)."""
         if not ev.computed.get(self.name):
             return []
-        from protein_didi.protein.engineer_checks import checks_summary
-
         found = ev.results.get(self.name, {})
-        items = []
+        headers = [
+            ("set", "txt", ""),
+            ("row", "txt", ""),
+            ("pass (designs)", "", "no flag at all"),
+            ("most common findings (designs)", "txt", "a flag without its specifics; how many designs have it"),
+        ]
+        rows = []
         for s in ev.sets:
             checks = [found[i] for i in ev.metrics.index[ev.metrics["set"] == s.label] if i in found]
-            if checks:
-                kind = ROW_KIND.get(s.kind, s.kind)
-                items.append(f"<li><b>{html.escape(s.label)}</b> ({html.escape(kind)}): "
-                             f"{html.escape(checks_summary(checks))}</li>")  # fmt: skip
-        body = '<ul class="checks">' + "".join(items) + "</ul>" if items else ""
-        return [("Engineers' checks: canonical residues and CDR lengths (IMGT)", body)] if body else []
+            if not checks:
+                continue
+            kinds = Counter(k for c in checks for k in {flag_kind(f) for f in c.flags})
+            common = ", ".join(f"{html.escape(k)} ×{n}" for k, n in kinds.most_common(TOP_FINDINGS)) or "none"
+            passed = f"{sum(c.ok for c in checks):,} of {len(checks):,}"
+            cells = [td(html.escape(s.label), "txt"), td(html.escape(ROW_KIND.get(s.kind, s.kind)), "txt"),
+                     td(passed), td(common, "txt")]  # fmt: skip
+            rows.append(("ref" if s.kind != "generated" else "", cells))
+        if not rows:
+            return []
+        return [("Engineers' checks: canonical residues and CDR lengths (IMGT)", scroll(html_table(headers, rows)))]
+
+
+def flag_kind(flag: str) -> str:
+    """A flag without its specifics, so that designs with the same finding count together: "no Trp41 (L41)" →
+    "no Trp41", "CDR3 length 31: the repertoire's VH range is 3–30" → "CDR3 length 31"."""
+    return re.split(r" \(|:", flag, maxsplit=1)[0]
