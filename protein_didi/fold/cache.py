@@ -13,11 +13,20 @@ IgFold's predicted RMSD (Å). The model id (``transformers:…`` / ``igfold-…`
 tells them apart, and :meth:`FoldCache.get` labels each result with the score
 its backend produces. For IgFold, ``sequence`` is the chain string
 (``H:EVQL…;L:DIQM…``, see :mod:`protein_didi.fold.igfold`).
+
+Shared caches: :func:`shared_cache_path` gives one cache per backend version
+outside any report's ``--out`` (``~/.cache/protein_didi/folds/igfold-1.0.1/folds.sqlite``,
+``$PROTEIN_DIDI_FOLD_CACHE`` moves the folder), so the reference rows and shuffled
+controls every antibody report shares fold once per machine. Writes are atomic
+per batch: each :meth:`FoldCache.put` is one sqlite transaction (journal, then
+commit), so a killed job leaves whole folds or none, never half a row; sqlite's
+locking lets several reports share the file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 import time
@@ -29,12 +38,23 @@ import numpy as np
 
 from protein_didi.fold.result import FoldResult
 
+SHARED_ENV = "PROTEIN_DIDI_FOLD_CACHE"
 FOLD_COLUMNS = ("key", "model", "sequence", "mean_plddt", "plddt", "pdb", "created")
 SHARD_TABLE = "fanout_shard"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS folds (key TEXT PRIMARY KEY, model TEXT, sequence TEXT, "
     "mean_plddt REAL, plddt BLOB, pdb BLOB, created REAL)"
 )
+
+
+def shared_cache_path(tag: str) -> Path:
+    """``$PROTEIN_DIDI_FOLD_CACHE/<tag>/folds.sqlite``, else ``$PROTEIN_DIDI_CACHE/folds/<tag>/folds.sqlite``
+    (``~/.cache/protein_didi``); ``tag`` names the backend and its version, e.g. ``igfold-1.0.1``."""
+    from protein_didi.core.wheel_files import cache_root
+
+    root = os.environ.get(SHARED_ENV, "").strip()
+    folder = Path(root).expanduser() if root else cache_root() / "folds"
+    return folder / tag / "folds.sqlite"
 
 
 def cache_key(sequence: str, model_id: str) -> str:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import html
-import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from protein_didi.protein.alphabet import MAX_RESIDUES
 from protein_didi.report.figures import PRMSD_IS_CONFIDENCE, metric_vs_nfe, png, prmsd_figure
@@ -20,16 +18,14 @@ CONFIDENT_PLDDT = 70.0
 TOO_LONG = f"longer than {MAX_RESIDUES} residues (ESMFold's ESM-2 limit)"
 
 
-def progress_bar(desc: str, total: int | None = None) -> tuple[Any, Any]:
-    """A tqdm bar on stderr and the ``progress(done, total)`` callback the folders call."""
-    bar = tqdm(total=total, desc=desc, unit="seq", file=sys.stderr)
+def progress_bar(desc: str, total: int | None = None, unit: str = "seq") -> tuple[Any, Any]:
+    """A tqdm bar on stderr and the ``progress(done, total)`` callback the folders call (the same object): cached
+    folds are its starting point, so its rate counts only what folds now (:class:`~protein_didi.fold.progress.
+    FoldProgress`). ``total`` is taken from the folder's first call."""
+    from protein_didi.fold.progress import FoldProgress
 
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return bar, progress
+    bar = FoldProgress(desc, unit=unit)
+    return bar, bar
 
 
 def foldable(seqs: list[str]) -> list[str]:
@@ -38,19 +34,21 @@ def foldable(seqs: list[str]) -> list[str]:
 
 
 def make_igfold_folder(folder: Any) -> Any:
-    """IgFold beside the report's ESMFold folder: the same cache file and devices (a pool when there are several).
+    """IgFold beside the report's ESMFold folder, on its devices (a pool when there are several; on one CPU, one
+    single-threaded worker per core), folding into the machine's shared IgFold cache, outside ``--out``: the
+    reference rows and shuffled controls every report shares fold once per machine and IgFold version.
 
     Raises :class:`~protein_didi.fold.result.FoldingUnavailable` when the extra or AntiBERTy's weights are missing.
     """
-    from protein_didi.fold.igfold import IgFold
+    from protein_didi.fold.antibody import make_igfold
+    from protein_didi.fold.igfold import shared_igfold_cache
 
-    cache = getattr(getattr(folder, "cache", None), "path", None)
     devices = getattr(folder, "devices", None)
     if devices and len(devices) > 1:
         from protein_didi.fold.fanout import FoldPool, FoldSpec
 
-        return FoldPool(FoldSpec(backend="igfold"), devices, cache, threads=getattr(folder, "threads", None))
-    return IgFold(getattr(folder, "device", "auto"), cache)
+        return FoldPool(FoldSpec(backend="igfold"), devices, shared_igfold_cache(), threads=1)
+    return make_igfold(None, str(getattr(folder, "device", "auto")))
 
 
 class Foldability(MetricFamily):
@@ -190,17 +188,22 @@ class AntibodyStructure(MetricFamily):
         if why is not None:
             sc.notes.append(f"antibody structures (IgFold pRMSD) not computed: {why}")
             return
+        from protein_didi.fold.antibody import finish_antibodies
         from protein_didi.fold.result import FoldingUnavailable
         from protein_didi.protein.numbering import AntibodyError
 
         rows = m.index[m["set"].isin(labels)]
         numbering = sc.results.get("numbering") or {}
         nums = [numbering.get(i) for i in rows]
-        bar, progress = progress_bar("folding antibodies (IgFold)")
+        bar, progress = progress_bar("folding antibodies (IgFold)", unit="chain")
         try:
-            folder = make_igfold_folder(sc.options.folder)
-            folds = fold_antibodies_rows(m, rows, folder, nums if all(n is not None for n in nums) else None, progress)
-            references = self._references(m, rows, folds, folder, progress)
+            plan = plan_antibodies_rows(m, rows, nums if all(n is not None for n in nums) else None)
+            reference = ReferencePlan.build(m, rows, plan)
+            units = plan.units + reference.units
+            folder = make_igfold_folder(sc.options.folder) if units else None
+            results = folder.fold(units, progress=progress) if units else []  # one call: one bar, one worker start
+            folds = finish_antibodies(plan, results[: len(plan.units)])
+            references = reference.finish(results[len(plan.units) :])
         except (FoldingUnavailable, AntibodyError, ValueError, OSError) as err:
             sc.notes.append(f"antibody structures (IgFold pRMSD) not computed: {' '.join(str(err).split())}")
             return
@@ -226,38 +229,6 @@ class AntibodyStructure(MetricFamily):
         if sc.options.folder is None:
             return sc.options.no_fold_reason
         return igfold_missing()
-
-    @staticmethod
-    def _references(m: pd.DataFrame, rows: pd.Index, folds: list, folder: Any, progress: Any) -> pd.DataFrame:
-        """Reference chains for scale: each natural-antibody row's chains (at most :data:`SHUFFLED_MAX`) shuffled
-        and folded as the same chain type; without natural-antibody rows, a shipped natural sample and its shuffles.
-        """
-        from protein_didi.fold.antibody import fold_antibodies, natural_reference, shuffled
-        from protein_didi.fold.igfold import encode_chains
-
-        by_set: dict[str, list[tuple[str, Any]]] = {}
-        for i, f in zip(rows, folds, strict=True):
-            if str(m.at[i, "kind"]).startswith("natural") and f.chain and f.reason is None:
-                by_set.setdefault(str(m.at[i, "set"]), []).append((str(m.at[i, "id"]), f))
-        records: list[dict[str, Any]] = []
-        if not by_set:  # no natural-antibody rows in this report: bring a sample of the shipped set
-            sample = natural_reference(SHUFFLED_MAX)
-            own = fold_antibodies([q for _, q in sample], [rid for rid, _ in sample], folder, progress=progress)
-            label = "real antibodies (OAS test split sample)"
-            by_set[label] = [(rid, f) for (rid, _), f in zip(sample, own, strict=True) if f.reason is None]
-            for rid, f in by_set[label]:
-                row = {"set": label, "kind": NATURAL_KIND, "id": rid, "chain": f.chain, "sequence": f.sequence}
-                records.append(row | {"ab_prmsd": f.mean_prmsd, "worst_cdr": f.worst_cdr})
-        todo = []
-        for label, items in by_set.items():
-            for k, (rid, f) in enumerate(items[:SHUFFLED_MAX]):
-                todo.append({"set": f"shuffled {label}", "kind": SHUFFLED_KIND, "id": f"shuffled_{rid}",
-                             "chain": f.chain, "sequence": shuffled(f.sequence, seed=k)})  # fmt: skip
-        if todo:
-            results = folder.fold([encode_chains({r["chain"]: r["sequence"]}) for r in todo], progress=progress)
-            for r, res in zip(todo, results, strict=True):
-                r.update(ab_prmsd=float(np.mean(res.per_residue)), worst_cdr=None)
-        return pd.DataFrame(records + todo, columns=["set", "kind", "id", "chain", "sequence", "ab_prmsd", "worst_cdr"])
 
     def summarize(self, sc: Scoring, s: SequenceSet, rows: pd.DataFrame) -> dict[str, Any]:
         if not sc.computed.get(self.name) or s.label not in _antibody_labels(sc):
@@ -296,17 +267,71 @@ class AntibodyStructure(MetricFamily):
         return {"structure_references.csv": results["references"]} if results else {}
 
 
-def fold_antibodies_rows(m: pd.DataFrame, rows: pd.Index, folder: Any, numberings: Any, progress: Any) -> list:
-    """:func:`~protein_didi.fold.antibody.fold_antibodies` on these rows of the per-sequence frame (ids pair H/L)."""
-    from protein_didi.fold.antibody import fold_antibodies
+def plan_antibodies_rows(m: pd.DataFrame, rows: pd.Index, numberings: Any) -> Any:
+    """:func:`~protein_didi.fold.antibody.plan_antibodies` on these rows of the per-sequence frame (ids pair H/L)."""
+    from protein_didi.fold.antibody import plan_antibodies
 
-    return fold_antibodies(
-        m.loc[rows, "sequence"].tolist(),
-        m.loc[rows, "id"].astype(str).tolist(),
-        folder,
-        numberings=numberings,
-        progress=progress,
+    return plan_antibodies(
+        m.loc[rows, "sequence"].tolist(), m.loc[rows, "id"].astype(str).tolist(), numberings=numberings
     )
+
+
+REFERENCE_COLUMNS = ["set", "kind", "id", "chain", "sequence", "ab_prmsd", "worst_cdr"]
+
+
+class ReferencePlan:
+    """Reference chains for scale, planned before anything folds so the report folds everything in one call: each
+    natural-antibody row's chains (at most :data:`SHUFFLED_MAX`) shuffled and folded as the same chain type;
+    without natural-antibody rows, a shipped natural sample and its shuffles. All of them land in the shared cache,
+    so only the first report on a machine folds them."""
+
+    def __init__(
+        self, sample: Any | None, sample_ids: list[tuple[str, Any]], label: str, shuffles: list[dict[str, Any]]
+    ) -> None:
+        from protein_didi.fold.igfold import encode_chains
+
+        self.sample, self.sample_ids, self.sample_label, self.shuffles = sample, sample_ids, label, shuffles
+
+        own = sample.units if sample is not None else []
+        self.units = own + [encode_chains({r["chain"]: r["sequence"]}) for r in shuffles]
+
+    @classmethod
+    def build(cls, m: pd.DataFrame, rows: pd.Index, plan: Any) -> ReferencePlan:
+        from protein_didi.fold.antibody import natural_reference, plan_antibodies, shuffled
+
+        by_set: dict[str, list[tuple[str, Any]]] = {}
+        for i, f in zip(rows, plan.folds, strict=True):
+            if str(m.at[i, "kind"]).startswith("natural") and f.chain and f.reason is None:
+                by_set.setdefault(str(m.at[i, "set"]), []).append((str(m.at[i, "id"]), f))
+        sample, label = None, "real antibodies (OAS test split sample)"
+        if not by_set:  # no natural-antibody rows in this report: bring a sample of the shipped set
+            records = natural_reference(SHUFFLED_MAX)
+            sample = plan_antibodies([q for _, q in records], [rid for rid, _ in records])
+            ids = [rid for rid, _ in records]
+            by_set[label] = [(ids[k], f) for k, f in enumerate(sample.folds) if f.reason is None]
+        shuffles = [
+            {"set": f"shuffled {lab}", "kind": SHUFFLED_KIND, "id": f"shuffled_{rid}", "chain": f.chain,
+             "sequence": shuffled(f.sequence, seed=k)}
+            for lab, items in by_set.items() for k, (rid, f) in enumerate(items[:SHUFFLED_MAX])
+        ]  # fmt: skip
+        return cls(sample, by_set[label] if sample is not None else [], label, shuffles)
+
+    def finish(self, results: list) -> pd.DataFrame:
+        """The reference frame (``structure_references.csv``) from the folded units, in :attr:`units` order."""
+        from protein_didi.fold.antibody import finish_antibodies
+
+        records: list[dict[str, Any]] = []
+        n_own = len(self.sample.units) if self.sample is not None else 0
+        if self.sample is not None:
+            finish_antibodies(self.sample, results[:n_own])
+            for rid, f in self.sample_ids:
+                row = {"set": self.sample_label, "kind": NATURAL_KIND, "id": rid, "chain": f.chain,
+                       "sequence": f.sequence}  # fmt: skip
+                records.append(row | {"ab_prmsd": f.mean_prmsd, "worst_cdr": f.worst_cdr})
+        shuffles = [dict(r) for r in self.shuffles]
+        for r, res in zip(shuffles, results[n_own:], strict=True):
+            r.update(ab_prmsd=float(np.mean(res.per_residue)), worst_cdr=None)
+        return pd.DataFrame(records + shuffles, columns=REFERENCE_COLUMNS)
 
 
 def _interval_text(stats: dict[str, Any]) -> str:
