@@ -338,3 +338,29 @@ def test_sample_cli_prints_the_baseline_before_the_designs(heavy_parent, tmp_pat
     assert "teacher loop NLL (nats/res.)" in lines[head + 1] and "H3 Kabat" in lines[head + 1]
     assert lines[head + 2].split()[:3] == ["parent", "(parent,", "baseline)"]
     assert [line.split()[0] for line in lines[head + 3 : head + 5]] == ["parent_design0001", "parent_design0002"]
+
+
+def test_a_kabat_or_chothia_redesign_keeps_imgt_105_106(tiny_model):
+    from protein_didi.protein.cdr_plan import cdr_definitions
+    from protein_didi.protein.repertoire import observed_cdr_lengths
+
+    imgt, kabat = plan_redesign(TRASTUZUMAB_VH, "H3"), plan_redesign(TRASTUZUMAB_VH, "H3", scheme="kabat")
+    ((a, b),), ((c, d),) = imgt.spans, kabat.spans
+    assert TRASTUZUMAB_VH[a:b] == "SRWGGDGFYAMDY" and TRASTUZUMAB_VH[c:d] == "WGGDGFYAMDY" and (c, d) == (a + 2, b)
+    assert plan_redesign(TRASTUZUMAB_VH, "H3", scheme="chothia").spans == kabat.spans
+    assert cdr_definitions(kabat)[0].startswith(
+        "CDR-H3 = Kabat H95–H102 (WGGDGFYAMDY, 11 residues), the loop redesigned (IMGT 105–106 (SR) are Kabat H93–H94"
+    )
+    loaded = LoadedModel(tiny_model, LogLinearSchedule(), "tiny")
+    for _, seq in redesign(loaded, ProteinRequest(plan=kabat, num=3, nfe=4, seed=0)):
+        assert seq[:c] == TRASTUZUMAB_VH[:c] and seq[a:c] == "SR"  # the two residues IMGT would redesign are kept
+    lo, hi = observed_cdr_lengths("H", "CDR3")
+    plan_redesign(TRASTUZUMAB_VH, "H3", (hi - 2, hi - 2), scheme="kabat")  # IMGT length hi: allowed
+    with pytest.raises(InvalidSequenceError) as err:
+        plan_redesign(TRASTUZUMAB_VH, "H3", (hi - 1, hi - 1), "t", scheme="kabat")
+    assert str(err.value) == (
+        f"t: --cdr-length {hi - 1} for H3 (Kabat): the repertoire's VH CDR-H3 lengths are {lo}–{hi} (IMGT), "
+        f"{lo - 2}–{hi - 2} as Kabat loops of this parent; choose within it"
+    )
+    with pytest.raises(InvalidSequenceError, match="--cdr-scheme 'aho'"):
+        plan_redesign(TRASTUZUMAB_VH, "H3", scheme="aho")

@@ -31,7 +31,8 @@ class RedesignPlan:
     cdrs: tuple[str, ...]  # e.g. ("H3",) in parent order
     spans: tuple[tuple[int, int], ...]  # half-open index spans of those CDRs in ``parent``
     lengths: tuple[tuple[int, int], ...]  # (lo, hi) residues each CDR may take
-    numbering: AntibodyNumbering = field(compare=False)  # the parent's (regions and chain, for display)
+    numbering: AntibodyNumbering = field(compare=False)  # the parent's IMGT numbering (regions and chain)
+    scheme: str = "imgt"  # the CDR definition ``spans`` follow: imgt (default), kabat or chothia
 
     def design_length(self, cdr_lengths: Sequence[int]) -> int:
         """Residues of a design whose redesigned CDRs have ``cdr_lengths``."""
@@ -120,18 +121,36 @@ def check_parent(numbering: AntibodyNumbering, names: Sequence[str], parent_id: 
         )
 
 
-def check_cdr_length(numbering: AntibodyNumbering, cdr: str, length: tuple[int, int], parent_id: str) -> None:
+def check_cdr_length(
+    numbering: AntibodyNumbering,
+    cdr: str,
+    length: tuple[int, int],
+    parent_id: str,
+    scheme: str = "imgt",
+    shift: int = 0,
+) -> None:
     """Refuse a ``--cdr-length`` the real repertoire has never seen for this CDR of this chain type, in one line
-    naming the observed range (IMGT lengths, :func:`protein_didi.protein.repertoire.observed_cdr_lengths`)."""
+    naming the observed range (IMGT lengths, :func:`protein_didi.protein.repertoire.observed_cdr_lengths`).
+
+    ``shift``: IMGT residues of the CDR that the ``scheme``'s loop leaves in place (Kabat/Chothia H3 are IMGT's
+    minus 105–106), so a Kabat length ``n`` is an IMGT length ``n + shift``."""
     from protein_didi.protein.repertoire import CHAIN_NAMES, observed_cdr_lengths
 
     assert numbering.chain_type is not None
     lo, hi = observed_cdr_lengths(numbering.chain_type, f"CDR{cdr[1]}")
-    if not (lo <= length[0] and length[1] <= hi):
+    if not (lo <= length[0] + shift and length[1] + shift <= hi):
         asked = f"{length[0]}-{length[1]}" if length[0] != length[1] else str(length[0])
+        name = CHAIN_NAMES[numbering.chain_type]
+        if scheme == "imgt":
+            where = f"the repertoire's {name} CDR-{cdr} lengths are {lo}–{hi} (IMGT)"
+        else:
+            where = (
+                f"the repertoire's {name} CDR-{cdr} lengths are {lo}–{hi} (IMGT), {max(lo - shift, 1)}–{hi - shift} "
+                f"as {SCHEME_NAMES[scheme]} loops of this parent"
+            )
         raise InvalidSequenceError(
-            f"{parent_id}: --cdr-length {asked} for {cdr}: the repertoire's {CHAIN_NAMES[numbering.chain_type]} "
-            f"CDR-{cdr} lengths are {lo}–{hi} (IMGT); choose within it"
+            f"{parent_id}: --cdr-length {asked} for {cdr}{'' if scheme == 'imgt' else f' ({SCHEME_NAMES[scheme]})'}: "
+            f"{where}; choose within it"
         )
 
 
@@ -142,26 +161,42 @@ def plan_redesign(
     parent_id: str = "parent",
     max_residues: int | None = None,
     numbering: AntibodyNumbering | None = None,
+    scheme: str = "imgt",
 ) -> RedesignPlan:
-    """Number ``parent`` (unless its ``numbering`` is given) and locate its CDRs; one-line errors naming
-    ``parent_id`` for unnumbered parents, the wrong chain, CDR lengths the repertoire has not seen and designs
-    longer than ``max_residues``."""
+    """Number ``parent`` (unless its ``numbering`` is given) and locate its CDRs under ``scheme`` (``imgt``,
+    ``kabat`` or ``chothia``: which residues are regenerated); one-line errors naming ``parent_id`` for unnumbered
+    parents, the wrong chain, CDR lengths the repertoire has not seen and designs longer than ``max_residues``.
+
+    The repertoire's lengths are IMGT's; a Kabat or Chothia loop inside the IMGT one (H3, L3) is checked with the
+    IMGT residues it keeps added; one reaching into IMGT's framework (Kabat H2, L1, L2) cannot be converted, and
+    its designs' IMGT lengths are left to the engineer's checks."""
     from protein_didi.protein.numbering import number_antibody
 
     names = parse_cdr_names(cdrs) if isinstance(cdrs, str) else parse_cdr_names(",".join(cdrs))
+    if scheme not in SCHEME_NAMES:
+        raise InvalidSequenceError(f"--cdr-scheme {scheme!r}: choose from {', '.join(SCHEME_NAMES)}")
     parent = ALPHABET.validate(parent, parent_id, max_residues=None)
     if numbering is None or numbering.sequence != parent:
         numbering = number_antibody(parent)
     check_parent(numbering, names, parent_id)
+    spans_of = {name: numbering.regions[f"CDR{name[1]}"] for name in names}
+    if scheme != "imgt":
+        for name in names:
+            other = scheme_cdrs([parent], name, (scheme,))[0][scheme]
+            if other is None:
+                raise InvalidSequenceError(f"{parent_id}: ANARCI could not number it in the {scheme} scheme")
+            spans_of[name] = other.span
     if cdr_length is not None:
         for name in names:
-            check_cdr_length(numbering, name, cdr_length, parent_id)
-    found = sorted((numbering.regions[f"CDR{name[1]}"], name) for name in names)
+            (a, b), (c, d) = numbering.regions[f"CDR{name[1]}"], spans_of[name]
+            if a <= c and d <= b:  # inside the IMGT loop: convertible
+                check_cdr_length(numbering, name, cdr_length, parent_id, scheme, (b - a) - (d - c))
+    found = sorted((span, name) for name, span in spans_of.items())
     spans = tuple(span for span, _ in found)
     lengths = tuple(cdr_length or (end - start, end - start) for start, end in spans)
     if any(lo < 1 for lo, _ in lengths):
         raise InvalidSequenceError(f"{parent_id}: a CDR to keep at its parent length is empty; give --cdr-length")
-    plan = RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths, numbering)
+    plan = RedesignPlan(parent_id, parent, tuple(name for _, name in found), spans, lengths, numbering, scheme)
     if max_residues is not None:
         plan.check_fits(max_residues)
     return plan
@@ -184,6 +219,7 @@ def plan_parents(
     cdrs: str | Sequence[str],
     cdr_length: tuple[int, int] | None = None,
     max_residues: int | None = None,
+    scheme: str = "imgt",
 ) -> ParentPlans:
     """Plans for the records of a parent file that hold the chain the CDRs belong to (H3 → the heavy records), all
     numbered in one ANARCI call.
@@ -204,7 +240,9 @@ def plan_parents(
     for k, n in enumerate(numberings):
         if not n.numbered or not serving:
             check_parent(n, names, records[k][0])  # raises, naming the record
-    plans = [plan_redesign(seqs[k], names, cdr_length, records[k][0], max_residues, numberings[k]) for k in serving]
+    plans = [
+        plan_redesign(seqs[k], names, cdr_length, records[k][0], max_residues, numberings[k], scheme) for k in serving
+    ]
     skipped = [
         (rid, f"a {CHAIN_KIND[n.chain_class or 'H']} chain ({n.chain_type}); --redesign {','.join(names)} needs a "
          f"{CHAIN_KIND[letter]} chain")
@@ -333,19 +371,23 @@ def scheme_difference(sequence: str, imgt: SchemeCdr, other: SchemeCdr) -> str:
 
 
 def cdr_definitions(plan: RedesignPlan) -> list[str]:
-    """One line per redesigned CDR stating the definition used (IMGT, with positions and the parent's residues)
-    and the Kabat and Chothia boundaries of the same loop in the parent, with where they differ."""
+    """One line per redesigned CDR: the definition used (the plan's scheme, with positions and the parent's
+    residues), then the same loop under the other schemes and where each differs from IMGT."""
     lines = []
     for cdr in plan.cdrs:
         (found,) = scheme_cdrs([plan.parent], cdr)
-        imgt = found["imgt"]
-        assert imgt is not None
-        line = f"CDR-{cdr} = {imgt.positions()} ({imgt.residues}, {len(imgt.residues)} residues), the loop redesigned"
-        for scheme in ("kabat", "chothia"):
+        imgt, used = found["imgt"], found[plan.scheme]
+        assert imgt is not None and used is not None
+        line = f"CDR-{cdr} = {used.positions()} ({used.residues}, {len(used.residues)} residues), the loop redesigned"
+        if plan.scheme != "imgt":
+            diff = scheme_difference(plan.parent, imgt, used)
+            line += f" ({diff})" if diff else ""
+        for scheme in SCHEME_NAMES:
             other = found[scheme]
-            if other is None:
+            if scheme == plan.scheme or other is None:
                 continue
-            diff = scheme_difference(plan.parent, imgt, other)
-            line += f"; {other.positions()} = {other.residues}" + (f" ({diff})" if diff else " (the same residues)")
+            diff = scheme_difference(plan.parent, imgt, other) if scheme != "imgt" else ""
+            same = " (the same residues)" if other.span == used.span else ""
+            line += f"; {other.positions()} = {other.residues}" + (f" ({diff})" if diff else same)
         lines.append(line)
     return lines

@@ -22,6 +22,7 @@ from protein_didi.core.resample import resample_until
 from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.cdr_plan import (
     MAX_CDR_LENGTH,
+    SCHEME_NAMES,
     RedesignPlan,
     design_spans,
     parse_cdr_length,
@@ -236,11 +237,11 @@ class LoopRow:
     """One row of the redesign table: the parent (``baseline``) or a design, its loops and what they carry."""
 
     id: str
-    loops: tuple[str, ...]  # the redesigned CDRs' residues (IMGT), in plan order
+    loops: tuple[str, ...]  # the redesigned CDRs' residues (the plan's scheme), in plan order
     liabilities: tuple[Liability, ...]  # of the table's classes, touching those loops
     nll: float | None  # loop NLL (nats/residue) under the table's scorer; None: not scored
     checks: DesignChecks  # the engineer's checks of the whole chain
-    other_schemes: dict[str, str]  # "H3 Kabat" → residues of the same CDR under Kabat (and Chothia)
+    other_schemes: dict[str, str]  # "H3 Kabat" → residues of the same CDR under the schemes not redesigned
     baseline: bool = False
 
 
@@ -254,13 +255,13 @@ class LoopTable:
     score: str  # what ``nll`` measures ("" when not scored)
 
     def frame(self) -> pd.DataFrame:
-        """One row per sequence: id, each loop (IMGT) and its length, its Kabat/Chothia residues, loop NLL,
+        """One row per sequence: id, each loop (the plan's scheme) and its length, under the other schemes, loop NLL,
         liabilities in the loops and the engineer's checks."""
         rows = []
         for r in self.rows:
             row: dict[str, object] = {"id": f"{r.id} (parent, baseline)" if r.baseline else r.id}
             for name, loop in zip(self.plan.cdrs, r.loops, strict=True):
-                row[f"{name} (IMGT)"] = loop
+                row[f"{name} ({SCHEME_NAMES[self.plan.scheme]})"] = loop
                 row[f"{name} length"] = len(loop)
             row.update(r.other_schemes)
             if self.score:
@@ -283,8 +284,8 @@ def loop_table(
     score: str = "",
 ) -> LoopTable:
     """The parent of ``plan`` scored exactly as its designs ``records`` are (loop NLL under ``scorer``, liabilities
-    of ``classes`` in the loops, the engineer's checks, the loop under Kabat and Chothia), parent first."""
-    from protein_didi.protein.cdr_plan import SCHEME_NAMES, cdr_definitions, scheme_cdrs
+    of ``classes`` in the loops, the engineer's checks, the loop under the other schemes), parent first."""
+    from protein_didi.protein.cdr_plan import cdr_definitions, scheme_cdrs
     from protein_didi.protein.numbering import number_antibodies
 
     own = tuple(end - start for start, end in plan.spans)
@@ -296,7 +297,7 @@ def loop_table(
     checks = check_designs(number_antibodies(seqs))
     others: list[dict[str, str]] = [{} for _ in entries]
     for cdr in plan.cdrs:
-        for k, found in enumerate(scheme_cdrs(seqs, cdr, ("kabat", "chothia"))):
+        for k, found in enumerate(scheme_cdrs(seqs, cdr, [s for s in SCHEME_NAMES if s != plan.scheme])):
             for scheme, c in found.items():
                 others[k][f"{cdr} {SCHEME_NAMES[scheme]}"] = c.residues if c is not None else "not numbered"
     rows = []

@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--redesign", default=None, help="CDRs to regenerate: H1, H2, H3, L1, L2, L3 (e.g. H3 or H1,H3)")
     ab.add_argument("--cdr-length", default=None, help="residues per redesigned CDR: N or LO-HI (default: parent's)")
     ab.add_argument(
+        "--cdr-scheme",
+        default="imgt",
+        choices=("imgt", "kabat", "chothia"),
+        help="CDR definition of the loops regenerated (default imgt: H3 = IMGT 105-117, which includes Kabat/Chothia "
+        "H93-H94; kabat or chothia H3 = H95-H102 keeps those two residues)",
+    )
+    ab.add_argument(
         "--liabilities",
         default=None,
         help="refuse and resample designs with these liabilities in the redesigned CDRs: all, or a comma list of "
@@ -133,7 +140,7 @@ def redesign_requests(args: argparse.Namespace, request: ProteinRequest) -> list
 
     lengths = parse_cdr_length(args.cdr_length)
     classes = parse_liability_classes(args.liabilities) if args.liabilities is not None else ()
-    parents = plan_parents(read_parents(args.parent), args.redesign, lengths)
+    parents = plan_parents(read_parents(args.parent), args.redesign, lengths, scheme=args.cdr_scheme)
     for line in parents.notes():  # e.g. the VL of a VH/VL file given --redesign H3
         print(line, file=sys.stderr)
     return [request.replace(plan=plan, liabilities=classes) for plan in parents.plans]
