@@ -246,3 +246,59 @@ def test_iglm_rival_row_or_the_reason_it_is_missing(monkeypatch) -> None:
     assert list(rival["set"]) == ["IgLM (heavy, human, prompt EVQ)"] and rival["ab_valid_fraction"].iloc[0] == 1
     assert rival["lb_free_all"].notna().all() and rival["rg_identity_FR2"].notna().all()
     assert sets.RIVAL_KIND == "rival" and "rival (IgLM)" in report.render_html(ev, "t", {})
+
+
+def _no_trp41(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The first heavy chain with its Trp41 (IMGT, start of FR2) changed to Leu: still a valid-looking chain."""
+    from protein_didi.protein.numbering import number_antibodies
+
+    nums = number_antibodies([s for _, s in records])
+    k = next(k for k, n in enumerate(nums) if n.chain_type == "H")
+    at = dict(nums[k].imgt)["41"]
+    seq = records[k][1]
+    assert seq[at] == "W"
+    return [*records[:k], ("no_trp41", seq[:at] + "L" + seq[at + 1 :]), *records[k + 1 :]]
+
+
+@pytest.fixture(scope="module")
+def engineer() -> report.Evaluation:
+    return _evaluate(_no_trp41(_antibodies(4)), antibody=None)
+
+
+def test_engineers_checks_flag_a_design_per_row_and_per_set(engineer) -> None:
+    ev = engineer
+    m = ev.metrics.set_index("id")
+    assert m.at["no_trp41", "ck_flags"] == "no Trp41 (L41)" and m.at["no_trp41", "ck_canonical"] == "Trp41 missing"
+    mine = ev.metrics[ev.metrics["set"] == "mine"]
+    assert (mine.loc[mine["id"] != "no_trp41", "ck_flags"] == "ok").all()
+    s = ev.summary.set_index("set")
+    assert s.at["mine", "ck_pass"] == pytest.approx(0.75) and s.at["mine", "ck_canonical"] == pytest.approx(0.75)
+    assert s.loc[s["kind"] == "natural antibody", "ck_pass"].between(0, 1).all()  # the bar real chains set
+    page = report.render_html(ev, "t", {})
+    assert "pass engineers&#x27; checks (%)" in page and "75 %" in page.split("Antibody metrics")[1]
+    checks = page.split("<h2>Engineers&#x27; checks")[1].split("<h2>")[0]
+    assert "3 of 4" in checks and "no Trp41 ×1" in checks
+    designs = page.split("<h2>Designs (4)</h2>")[1].split("<h2>")[0]
+    assert '<td class="txt">no Trp41 (L41)</td>' in designs
+
+
+def test_antibody_inputs_get_the_antibody_first_page(engineer) -> None:
+    """Antibody sections first, the designs' table next, no empty section, no all-blank column, no reason repeated
+    in every row; what is missing is said once under "Not in this report"."""
+    ev = engineer
+    page = report.render_html(ev, "t", {})
+    headings = [h.split("</h2>")[0] for h in page.split("<h2>")[1:]]
+    assert headings[:3] == ["Not in this report", "Antibody metrics (ANARCI, IMGT)", "Designs (4)"]
+    assert headings.index("Sequence statistics") > headings.index("Sequence liabilities (antibody sets)")
+    assert "Foldability: ESMFold pLDDT" not in headings  # no ESMFold ran: no section …
+    left_out = page.split("<h2>Not in this report</h2>")[1].split("<h2>")[0]
+    assert "<b>Foldability: ESMFold pLDDT</b>: pLDDT not computed: disabled with --no-fold" in left_out  # … said once
+    assert page.count("pLDDT not computed") == 1
+    assert ">not computed<" not in page and "antibody (see notes)" not in page
+    assert "no row has a value, so left out: mean pLDDT (0–100), pLDDT &gt; 70 (% seqs)" in page
+    designs = page.split("<h2>Designs (4)</h2>")[1].split("<h2>")[0]
+    head = designs.split("</thead>")[0]
+    assert '<th class="txt">sequence</th>' in head and ">V gene</th>" in head and ">checks</th>" in head
+    assert ">cluster<" not in head and "KL (nats)" not in head  # protein-model columns stay in metrics.csv
+    cdr3 = ev.metrics.loc[ev.metrics["set"] == "mine", "ab_cdr3"].iloc[0]
+    assert f'<b class="cdr">{cdr3}</b>' in designs  # the sequence, CDRs marked (IMGT)
