@@ -131,3 +131,22 @@ def test_plddt_is_100_times_the_models_raw_output(esmfold) -> None:
     assert np.allclose(res.plddt, 100.0 * raw[:, 1].numpy(), atol=1e-3)  # CA atom
     exists = esmfold.infer([SHORT])["atom37_atom_exists"][0, : len(SHORT)].float()
     assert res.mean_plddt == pytest.approx(100.0 * float((raw * exists).sum() / exists.sum()), abs=1e-3)
+
+
+def test_progress_rate_counts_only_what_folds_now(esmfold, tmp_path) -> None:
+    """Cached folds are the bar's start, not its speed; a second fold call continues the same bar."""
+    from protein_didi.fold.progress import FoldProgress
+
+    cache = tmp_path / "folds.sqlite"
+    Folder.from_model(esmfold, cache_path=cache).fold([SHORT, LONG])  # two of the four are cached
+    folder = Folder.from_model(esmfold, cache_path=cache, max_batch_residues=1)
+    out = io.StringIO()
+    with FoldProgress("folding", file=out, mininterval=0) as bar:
+        folder.fold([SHORT, LONG, SHORT[:20], LONG[:40]], progress=bar)
+        assert (bar.bar.initial, bar.n, bar.bar.total) == (2, 4, 4)
+        elapsed = bar.bar.format_dict["elapsed"]
+        rate = bar.bar.format_dict["rate"] or (bar.n - bar.bar.initial) / elapsed
+        assert rate == pytest.approx(2 / elapsed, rel=0.5)  # 2 folded, not 4, per elapsed second
+        folder.fold([SHORT, LONG[:30]], progress=bar)  # a second call: one cached, one new
+        assert (bar.bar.initial, bar.n, bar.bar.total) == (3, 6, 6)
+    assert "6/6" in out.getvalue().split("\r")[-1] and "chain/s" in out.getvalue()

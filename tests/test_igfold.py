@@ -116,20 +116,25 @@ def test_command_line_writes_a_pdb_per_design_and_reasons(igfold: IgFold, tmp_pa
 
     out = tmp_path / "out"
     out.mkdir()
-    shutil.copy(igfold.cache.path, out / "fold_cache.sqlite")  # the heavy chain is folded already: no refolding
+    cache = tmp_path / "fold_cache.sqlite"
+    shutil.copy(igfold.cache.path, cache)  # the heavy chain is folded already: no refolding
     fasta = tmp_path / "d.fasta"
     fasta.write_text(f">ab/1 heavy chain\n{HEAVY}\n>not_ab\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n")
-    assert main(["--fasta", str(fasta), "--out", str(out), "--models", "1", "--device", "cpu"]) == 0
+    argv = ["--fasta", str(fasta), "--out", str(out), "--models", "1", "--device", "cpu", "--workers", "1"]
+    assert main([*argv, "--fold-cache", str(cache)]) == 0
     table = pd.read_csv(out / "prmsd.csv").set_index("id")
-    assert table.at["ab/1", "pdb"] == "ab_1.pdb" and (out / "ab_1.pdb").read_text().startswith("ATOM")
+    assert table.at["ab/1", "pdb"] == "ab_1.pdb" and "B-FACTOR = PRMSD" in (out / "ab_1.pdb").read_text()
     assert table.at["ab/1", "mean_prmsd"] < 0.6 and table.at["ab/1", "worst_cdr"] == "H3"
     assert table.at["not_ab", "reason"] == NOT_ANTIBODY and not (out / "not_ab.pdb").exists()
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "1 of 2 chains folded" in printed and f"not_ab: {NOT_ANTIBODY}" in printed
+    assert "pRMSD is IgFold's confidence (its predicted error, Å), not a measured error" in printed
+    assert "IgFold: 100%" in captured.err and "1/1" in captured.err  # the bar, per chain
     (tmp_path / "empty.fasta").write_text("")
     assert main(["--fasta", str(tmp_path / "empty.fasta"), "--out", str(out)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
-    values = mean_prmsd([HEAVY, "MKT"], cache_path=out / "fold_cache.sqlite", num_models=1, device="cpu")
+    values = mean_prmsd([HEAVY, "MKT"], cache_path=cache, num_models=1, device="cpu")
     assert values[0] == pytest.approx(table.at["ab/1", "mean_prmsd"]) and np.isnan(values[1])
 
 
@@ -148,3 +153,70 @@ def test_the_fan_out_serves_igfold_too(igfold: IgFold, natural_and_shuffled: lis
     units = [f"H:{HEAVY}", f"L:{LIGHT}", f"H:{HEAVY};L:{LIGHT}"]
     parts = [shard_sequences(units, i, 2, igfold.validate) for i in range(2)]
     assert sorted(parts[0] + parts[1]) == sorted(units)
+
+
+def test_members_refined_together_equal_igfolds_own_refinement(igfold: IgFold) -> None:
+    """Two members' frames in one batch end where IgFold's gradient_refine takes each alone (per-member losses)."""
+    from igfold.model.interface import IgFoldInput
+
+    from protein_didi.fold.igfold import refine_together
+
+    model = igfold._models[0]
+    embs, atts = igfold._antiberty.embed([HEAVY[:60]], return_attention=True)
+    inputs = IgFoldInput(
+        embeddings=[embs[0][1:-1].unsqueeze(0)], attentions=[atts[0][:, :, 1:-1, 1:-1].unsqueeze(0)],
+        return_embeddings=True,
+    )  # fmt: skip
+    with torch.no_grad():
+        out = model(inputs)
+    g = torch.Generator().manual_seed(0)
+    t0, r0 = out.translations.clone(), out.rotations.clone()
+    t1 = t0 + 0.5 * torch.randn(t0.shape, generator=g)  # a second, clashing member
+    t, r = refine_together(model, inputs, torch.cat([t0, t1]), torch.cat([r0, r0]), steps=20)
+    for k, start in enumerate((t0, t1)):
+        alone = type(out)(**{**out.__dict__, "translations": start.clone(), "rotations": r0.clone()})
+        with torch.no_grad():
+            alone = model.gradient_refine(inputs, alone, num_steps=20)
+        torch.testing.assert_close(t[k : k + 1], alone.translations, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(r[k : k + 1], alone.rotations, atol=1e-4, rtol=1e-4)
+
+
+def test_imgt_numbers_keep_insertion_codes_and_flanks() -> None:
+    from protein_didi.fold.antibody import imgt_residue_numbers
+
+    labels = [("1", 1), ("2", 2), ("111", 3), ("111A", 4), ("112A", 5), ("112", 6), ("128", 7)]
+    numbers, codes = imgt_residue_numbers(10, labels)
+    assert numbers.tolist() == [0, 1, 2, 111, 111, 112, 112, 128, 129, 130]
+    assert codes.tolist() == ["", "", "", "", "A", "A", "", "", "", ""]
+    numbers, codes = imgt_residue_numbers(3, [])
+    assert numbers.tolist() == [1, 2, 3] and codes.tolist() == ["", "", ""]
+
+
+def test_a_vh_and_vl_given_as_a_pair_fold_as_one_imgt_numbered_pdb(igfold: IgFold, tmp_path, capsys) -> None:
+    pytest.importorskip("anarci")
+    import pandas as pd
+
+    from protein_didi.fold.antibody import main
+
+    fasta = tmp_path / "pair.fasta"
+    fasta.write_text(f">tz_vh\n{HEAVY}\n>tz_vl\n{LIGHT}\n")  # names that do not say H/L: --pair does
+    argv = ["--fasta", str(fasta), "--out", str(tmp_path / "out"), "--models", "1", "--device", "cpu"]
+    assert main([*argv, "--workers", "1", "--pair", "--fold-cache", str(igfold.cache.path)]) == 0
+    table = pd.read_csv(tmp_path / "out" / "prmsd.csv").set_index("id")
+    assert table.at["tz_vh", "pdb"] == table.at["tz_vl", "pdb"] == "tz_vh+tz_vl.pdb"
+    assert table.at["tz_vh", "paired_with"] == "tz_vl"
+    text = (tmp_path / "out" / "tz_vh+tz_vl.pdb").read_text()
+    assert "REMARK   1 RESIDUE NUMBERS AND INSERTION CODES: IMGT (ANARCI)" in text
+    assert "ITS CONFIDENCE (PREDICTED ERROR), NOT A MEASURED ERROR" in text
+    atoms = PDBFile.read(io.StringIO(text)).get_structure(model=1, extra_fields=["b_factor"])
+    ca = atoms[atoms.atom_name == "CA"]
+    heavy, light = ca[ca.chain_id == "H"], ca[ca.chain_id == "L"]
+    assert len(heavy) == len(HEAVY) and len(light) == len(LIGHT)
+    residue = {(c, int(n)): name for c, n, name in zip(ca.chain_id, ca.res_id, ca.res_name, strict=True)}
+    for chain in "HL":  # IMGT's conserved residues sit at their IMGT numbers
+        assert residue[chain, 23] == residue[chain, 104] == "CYS" and residue[chain, 41] == "TRP"
+    assert residue["H", 118] == "TRP" and residue["L", 118] == "PHE"  # the J motif W/F-G-x-G
+    assert heavy.res_id.max() <= 128 and heavy.res_id[0] == 1
+    pair_plain = igfold.fold([f"H:{HEAVY};L:{LIGHT}"])[0]
+    np.testing.assert_allclose(ca.b_factor, pair_plain.per_residue, atol=0.006)  # B-factor = pRMSD
+    assert table.at["tz_vl", "mean_prmsd"] == pytest.approx(pair_plain.per_residue[len(HEAVY) :].mean())

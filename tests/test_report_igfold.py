@@ -28,8 +28,8 @@ PROTEIN = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
 COMP = dict.fromkeys("ACDEFGHIKLMNPQRSTVWY", 0.05)
 
 
-def _evaluate(tmp_path, folder: object | None) -> report.Evaluation:
-    gen = [report.SequenceSet("designs", "generated", [("tz|H", HEAVY), ("p1", PROTEIN)])]
+def _evaluate(tmp_path, folder: object | None, designs: list[tuple[str, str]] | None = None) -> report.Evaluation:
+    gen = [report.SequenceSet("designs", "generated", designs or [("tz|H", HEAVY), ("p1", PROTEIN)])]
     refs = report.reference_sets(gen, [("n1", HEAVY[:40] + "MKT"), ("n2", PROTEIN[:60])], COMP, seed=0)
     fields = {f.name for f in dataclasses.fields(Options)}
     extra = {"iglm_rival": False} if "iglm_rival" in fields else {}  # IgLM's rival row is another family's
@@ -57,11 +57,15 @@ def test_antibody_designs_get_prmsd_with_natural_and_shuffled_scale(tmp_path, mo
     pytest.importorskip("igfold")
     from protein_didi.fold import igfold
 
-    monkeypatch.setattr(igfold, "NUM_MODELS", 1)  # one ensemble member: a few seconds per chain on CPU
+    monkeypatch.setenv("PROTEIN_DIDI_IGFOLD_MODELS", "1")  # one ensemble member: a few seconds per chain on CPU
+    monkeypatch.setenv("PROTEIN_DIDI_IGFOLD_WORKERS", "1")  # in this process
+    monkeypatch.setenv("PROTEIN_DIDI_FOLD_CACHE", str(tmp_path / "shared"))
     monkeypatch.setattr(fold_family, "SHUFFLED_MAX", 1)
     torch.set_num_threads(1)
     folder = Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "folds.sqlite")
     ev = _evaluate(tmp_path, folder)
+    shared = igfold.shared_igfold_cache()
+    assert shared.parent == tmp_path / "shared" / f"igfold-{igfold.igfold_version()}" and shared.is_file()
     assert not [n for n in ev.notes if n.startswith("antibody structures")], ev.notes
     m = ev.metrics.set_index("id")
     assert 0.1 < m.at["tz|H", "ab_prmsd"] < 0.6 and m.at["tz|H", "ab_worst_cdr_text"].startswith("H3 (")
@@ -83,3 +87,28 @@ def test_antibody_designs_get_prmsd_with_natural_and_shuffled_scale(tmp_path, mo
     assert "mean pRMSD (Å) [95 % CI]" in section and "shuffled real V" in section
     assert "worst CDR (mean pRMSD)" in section and "<img" in section
     assert "(1/2 scored)" in section  # the protein in the design set is counted, not hidden
+
+
+def test_a_second_report_folds_only_its_new_designs(tmp_path, monkeypatch) -> None:
+    """The reference rows and shuffled controls fold once per machine, into the shared cache outside --out."""
+    pytest.importorskip("igfold")
+    from protein_didi.fold import igfold
+
+    monkeypatch.setenv("PROTEIN_DIDI_IGFOLD_MODELS", "1")
+    monkeypatch.setenv("PROTEIN_DIDI_IGFOLD_WORKERS", "1")
+    monkeypatch.setenv("PROTEIN_DIDI_FOLD_CACHE", str(tmp_path / "shared"))
+    monkeypatch.setattr(fold_family, "SHUFFLED_MAX", 1)
+    torch.set_num_threads(1)
+    folded: list[str] = []
+    real = igfold.IgFold._fold_batch
+    monkeypatch.setattr(igfold.IgFold, "_fold_batch", lambda self, seqs: folded.extend(seqs) or real(self, seqs))
+    first = _evaluate(tmp_path, Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "a" / "folds.sqlite"))
+    assert len(folded) >= 3  # the design, the natural-antibody rows' chains and their shuffles
+    folded.clear()
+    other = HEAVY.replace("SRWGGDGFYAMDY", "ARDYGGSFDY")  # another design: a shorter H3
+    second = _evaluate(
+        tmp_path, Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "b" / "folds.sqlite"), [("d2", other)]
+    )
+    assert folded == [f"H:{other}"]  # the new design only; every reference came from the shared cache
+    refs = [ev.results["antibody structure"]["references"]["ab_prmsd"].to_numpy() for ev in (first, second)]
+    np.testing.assert_array_equal(*refs)
