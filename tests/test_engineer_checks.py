@@ -51,7 +51,35 @@ def test_trastuzumab_passes_and_planted_residue_changes_are_named() -> None:
 def test_light_chains_need_fgxg_and_a_heavy_fr4_on_a_light_v_is_flagged() -> None:
     chimera = VL.replace("FGQGTKVEIK", "WGQGTLVTVSS")  # a light V with a heavy J's motif
     (check,) = check_designs(_numbered(chimera))
-    assert check.chain_type == "K" and check.flags == ("no J motif FGxG at IMGT 118–121 (WGQG)",)
+    assert check.chain_type == "K" and check.flags[0] == "no J motif FGxG at IMGT 118–121 (WGQG)"
+    assert check.flags[1:] == ("FR4 WGQGTLVTVS differs from human IGKJ1*01 (FGQGTKVEIK) at 5 positions",)
+
+
+@needs_anarci
+def test_a_damaged_fr4_is_flagged_and_a_somatic_change_is_not() -> None:
+    damaged, somatic = VH.replace("WGQGTLVTVSS", "WGGGGTLTVSS"), VH.replace("WGQGTLVTVSS", "WGQGTLVKVSS")
+    bad, fine = check_designs(_numbered(damaged, somatic))
+    assert bad.canonical["J motif"] and bad.flags == (
+        "FR4 WGGGGTLTVSS differs from human IGHJ6*01 (WGQGTTVTVSS) at 3 positions",
+    )  # the design: W-G-x-G is there, the rest of FR4 is not
+    assert fine.ok
+    (short,) = check_designs(_numbered(VH.replace("WGQGTLVTVSS", "WGQGT")))  # a chain that stops inside FR4
+    (flag,) = short.flags  # the 6 missing residues count (several J genes tie)
+    assert flag.startswith("FR4 WGQGT differs from human IGHJ") and flag.endswith(" at 6 positions")
+
+
+def test_a_v_gene_identity_rarer_than_one_percent_of_real_chains_is_flagged() -> None:
+    from protein_didi.protein.engineer_checks import v_identity_floor
+
+    chains = load_repertoire("validation", ("H",), paired=None)
+    floor = v_identity_floor("H")
+    assert 0.6 < floor < 0.9 and sum(c.numbering.v_identity < floor for c in chains) / len(chains) < 0.02
+    low = next(c for c in chains if c.numbering.v_identity < floor)
+    high = next(c for c in chains if c.numbering.v_identity > 0.95)
+    (flagged,), (plain,) = check_designs([low.numbering]), check_designs([high.numbering])
+    expected = f"V-gene identity {100 * low.numbering.v_identity:.0f} % ({low.numbering.v_gene}) is rare"
+    assert any(f.startswith(expected) and f.endswith(f"have ≥ {100 * floor:.0f} %)") for f in flagged.flags)
+    assert not any(f.startswith("V-gene") for f in plain.flags)
 
 
 @needs_anarci

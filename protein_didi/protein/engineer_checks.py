@@ -3,8 +3,10 @@
 A design can be a "valid chain" (:mod:`protein_didi.protein.chain_validity`: one V domain, J agreeing with V,
 at most one change in the J motif) and still carry what an engineer flags on sight: a missing canonical residue
 (the Cys23–Cys104 disulfide, Trp41 at the start of FR2, the J motif ``W-G-x-G`` heavy / ``F-G-x-G`` light at
-IMGT 118–121), or a CDR length the real repertoire has never or rarely seen. IgFold's pRMSD rates such designs as
-confidently as natural chains, so they are flagged here instead.
+IMGT 118–121), a damaged FR4 (``WGGGGTLTVSS``: more changes from its nearest germline J than 99 % of real chains
+carry), a framework far from any germline V (V-gene identity below 99 % of real chains), or a CDR length the real
+repertoire has never or rarely seen. IgFold's pRMSD rates such designs as confidently as natural chains, so they
+are flagged here instead.
 
 CDR lengths use IMGT definitions (CDR1 27–38, CDR2 56–65, CDR3 105–117) and are read against the shipped real
 repertoire (:func:`protein_didi.protein.repertoire.cdr_length_histogram`) of the design's own chain type: a length
@@ -18,7 +20,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
+import numpy as np
 import pandas as pd
 
 from protein_didi.protein.chain_validity import DISULFIDE, J_MOTIF
@@ -28,6 +32,7 @@ from protein_didi.protein.repertoire import (
     CHAIN_NAMES,
     RARE_SHARE,
     cdr_length_share,
+    load_repertoire,
     observed_cdr_lengths,
 )
 
@@ -36,6 +41,13 @@ TRP41 = ("41", "W")
 interface; heavy and light alike."""
 CANONICAL_NAMES = ("Cys23", "Trp41", "Cys104", "J motif")
 J_MOTIF_TEXT = {"H": "WGxG", "L": "FGxG"}
+FR4 = range(118, 129)
+FR4_MAX_CHANGES = 2
+"""FR4 (IMGT 118–128) may differ from its nearest human germline J at this many positions before it is flagged: of
+the shipped real (human) chains 0.7 % VH, 1.9 % Vκ and 1.2 % Vλ differ at 3 or more (a missing residue counts), so a
+flag is about as rare as a rare CDR length; the issue's damaged ``WGGGGTLTVSS`` differs from its nearest, IGHJ6
+(``WGQGTTVTVSS``), at 3 (a mouse J, ``WGQGTTLTVSS``, would pass it: the designs are meant to be human)."""
+J_SPECIES = ("human",)
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,61 @@ def _residue_flags(numbering: AntibodyNumbering) -> tuple[dict[str, bool], list[
     return canonical, flags
 
 
+@cache
+def _germline_fr4() -> dict[str, tuple[tuple[str, str], ...]]:
+    """(gene, FR4 residues at IMGT 118–128, "-" for a gap) of ANARCI's human J germlines, per chain type."""
+    from anarci.germlines import all_germlines
+
+    return {
+        ct: tuple(
+            (gene, aligned[FR4.start - 1 : FR4.stop - 1])
+            for species in J_SPECIES
+            for gene, aligned in all_germlines["J"][ct].get(species, {}).items()
+        )
+        for ct in CHAIN_NAMES
+    }
+
+
+def fr4_changes(numbering: AntibodyNumbering) -> tuple[int, str, str]:
+    """(positions where FR4 differs from its nearest germline J, that J's name, its FR4): a residue missing from
+    the chain counts as a change, a germline gap does not."""
+    assert numbering.chain_type is not None
+    residues = {label: numbering.sequence[i] for label, i in numbering.imgt}
+    fr4 = [residues.get(str(p), "-") for p in FR4]
+
+    def changes(germline: str) -> int:
+        return sum(a != g for a, g in zip(fr4, germline, strict=True) if g != "-")
+
+    gene, germline = min(_germline_fr4()[numbering.chain_type], key=lambda x: changes(x[1]))
+    return changes(germline), gene, germline.replace("-", "")
+
+
+@cache
+def v_identity_floor(chain_type: str, share: float = RARE_SHARE) -> float:
+    """The V-gene identity (ANARCI's, to the closest human/mouse germline) below which only ``share`` of the shipped
+    real chains of ``chain_type`` fall: 74 % VH, 77 % Vκ, 78 % Vλ at 1 %."""
+    chains = [*load_repertoire("validation", (chain_type,), None), *load_repertoire("test", (chain_type,), None)]
+    identities = [c.numbering.v_identity for c in chains if c.numbering.v_identity is not None]
+    return float(np.quantile(identities, share))
+
+
+def _germline_flags(numbering: AntibodyNumbering) -> list[str]:
+    assert numbering.chain_type is not None
+    flags = []
+    name = CHAIN_NAMES[numbering.chain_type]
+    n, gene, germline = fr4_changes(numbering)
+    if n > FR4_MAX_CHANGES:
+        read = "".join(numbering.sequence[i] for label, i in numbering.imgt if int(label.rstrip("ABCDEFGHIJ")) >= 118)
+        flags.append(f"FR4 {read or '(none)'} differs from human {gene} ({germline}) at {n} positions")
+    identity = numbering.v_identity
+    if identity is not None and identity < v_identity_floor(numbering.chain_type):
+        flags.append(
+            f"V-gene identity {100 * identity:.0f} % ({numbering.v_gene}) is rare (99 % of real {name} have ≥ "
+            f"{100 * v_identity_floor(numbering.chain_type):.0f} %)"
+        )
+    return flags
+
+
 def _length_flags(chain_type: str, lengths: dict[str, int]) -> list[str]:
     flags = []
     name = CHAIN_NAMES[chain_type]
@@ -95,6 +162,7 @@ def check_design(numbering: AntibodyNumbering) -> DesignChecks:
         )
     canonical, flags = _residue_flags(numbering)
     lengths = {cdr: len(numbering.region(cdr)) for cdr in CDR_REGIONS}
+    flags += _germline_flags(numbering)
     flags += _length_flags(numbering.chain_type, lengths)
     if numbering.n_domains > 1:
         flags.insert(0, f"{numbering.n_domains} V domains (first checked)")
@@ -130,8 +198,8 @@ def checks_summary(checks: Sequence[DesignChecks], top: int = 3) -> str:
         kinds.update(list(dict.fromkeys(_flag_kind(f) for f in c.flags)))  # ties: first seen first
     passed = sum(c.ok for c in checks)
     line = (
-        f"engineer's checks: {passed} of {len(checks)} designs pass (Cys23, Trp41, Cys104, J motif; IMGT CDR lengths "
-        "vs the real repertoire)"
+        f"engineer's checks: {passed} of {len(checks)} designs pass (Cys23, Trp41, Cys104, J motif; FR4 and V identity "
+        "to germline; IMGT CDR lengths vs the real repertoire)"
     )
     if kinds:
         line += "; most common flags: " + ", ".join(f"{k} ×{n}" for k, n in kinds.most_common(top))
@@ -140,9 +208,14 @@ def checks_summary(checks: Sequence[DesignChecks], top: int = 3) -> str:
 
 def _flag_kind(flag: str) -> str:
     """The kind of a flag without its specifics: "no Trp41 (L41)" → "no Trp41", "CDR3 length 31: …" → "CDR3 length
-    outside the repertoire", "CDR1 length 4 is rare …" → "rare CDR1 length"."""
+    outside the repertoire", "CDR1 length 4 is rare …" → "rare CDR1 length", "FR4 … differs …" → "FR4 off germline
+    J"."""
     if flag.startswith("no "):
         return flag.split(" (")[0].replace(" at IMGT 118–121", "")
+    if flag.startswith("V-gene identity"):
+        return "rare V-gene identity"
+    if flag.startswith("FR4 "):
+        return "FR4 off germline J"
     if " is rare " in flag:
         return f"rare {flag.split()[0]} length"
     if ": the repertoire's" in flag:
