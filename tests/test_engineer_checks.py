@@ -143,6 +143,8 @@ def test_frame_and_summary_read_as_the_flags_say() -> None:
     line = checks_summary([good, bad, bad, none])
     assert line.startswith("engineer's checks: 1 of 4 designs pass")
     assert "no Trp41 ×2, no J motif FGxG ×2, rare CDR3 length ×2" in line and "\n" not in line
+    assert line.endswith("; CDR lengths 6/3/4 in 2 of 4")  # the unnumbered one has none
+    assert checks_summary([good, good]).endswith("; CDR lengths 8/8/13 in 2 of 2 (no length diversity)")
 
 
 def test_sample_prints_each_designs_checks_under_one_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,3 +196,12 @@ def test_valid_chains_keep_the_numbering_of_each_kept_chain(monkeypatch: pytest.
     assert [n.sequence for n in result.numberings] == result.sequences
     assert result.sequences[:2] == [VH, VL] and [c.ok for c in result.checks()] == [True, True, False]
     assert result.checks()[2].flags == ("no Trp41 (L41)",)
+
+
+def test_plain_tables_are_left_aligned_with_blank_missing_values() -> None:
+    import pandas as pd
+
+    from protein_didi.protein.engineer_checks import plain_table
+
+    text = plain_table(pd.DataFrame({"id": ["a", "bbb"], "NLL": [1.5, None], "checks": ["ok", "no Trp41 (L41)"]}))
+    assert text.splitlines() == ["id   NLL  checks", "a    1.5  ok", "bbb       no Trp41 (L41)"]

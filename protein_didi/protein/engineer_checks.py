@@ -203,7 +203,23 @@ def checks_summary(checks: Sequence[DesignChecks], top: int = 3) -> str:
     )
     if kinds:
         line += "; most common flags: " + ", ".join(f"{k} ×{n}" for k, n in kinds.most_common(top))
+    triples = Counter("/".join(str(c.cdr_lengths[k]) for k in CDR_REGIONS) for c in checks if c.cdr_lengths)
+    if len(checks) > 1 and triples:
+        (triple, n), *_ = triples.most_common(1)
+        line += f"; CDR lengths {triple} in {n} of {len(checks)}" + (
+            " (no length diversity)" if n == len(checks) else ""
+        )
     return line
+
+
+def plain_table(frame: pd.DataFrame) -> str:
+    """``frame`` as terminal text, every column left-aligned (flags and loops read left to right; pandas' own
+    ``to_string`` right-aligns text), two spaces between columns, no index."""
+    cells = [[str(c) for c in frame.columns]] + [
+        ["" if pd.isna(v) else str(v) for v in row] for row in frame.to_numpy()
+    ]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(frame.columns))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
 def _flag_kind(flag: str) -> str:

@@ -29,7 +29,7 @@ from protein_didi.protein.cdr_plan import (
     parse_cdr_names,
     plan_redesign,
 )
-from protein_didi.protein.engineer_checks import DesignChecks, check_designs
+from protein_didi.protein.engineer_checks import DesignChecks, check_designs, plain_table
 from protein_didi.protein.generate import plan_batches, sample_batch
 from protein_didi.protein.liabilities import LIABILITY_CLASSES, Liability, describe_all, span_liabilities
 from protein_didi.protein.pretrained import LoadedModel
@@ -273,7 +273,7 @@ class LoopTable:
 
     def text(self) -> str:
         """What ``sample --redesign`` prints below its designs: the definitions, then the table."""
-        return "\n".join([*self.definitions, self.frame().to_string(index=False)])
+        return "\n".join([*self.definitions, plain_table(self.frame())])
 
 
 def loop_table(

@@ -213,14 +213,14 @@ MAX_CHECK_ROWS = 50
 def design_checks_text(records: Sequence[tuple[str, str]], numberings: Sequence[AntibodyNumbering]) -> str:
     """The engineer's checks of antibody designs: one summary line (how many pass, the most common flags), then one
     row per design named by its FASTA id (:mod:`protein_didi.protein.engineer_checks`)."""
-    from protein_didi.protein.engineer_checks import check_designs, checks_frame, checks_summary
+    from protein_didi.protein.engineer_checks import check_designs, checks_frame, checks_summary, plain_table
 
     checks = check_designs(numberings)
     frame = checks_frame(checks)
     frame.insert(0, "id", [rid.split()[0] for rid, _ in records])
     lines = [checks_summary(checks)]
     if len(frame):
-        lines.append(frame.head(MAX_CHECK_ROWS).to_string(index=False))
+        lines.append(plain_table(frame.head(MAX_CHECK_ROWS)))
     if len(frame) > MAX_CHECK_ROWS:
         lines.append(f"… and {len(frame) - MAX_CHECK_ROWS} more designs (python -m protein_didi.report lists them all)")
     return "\n".join(lines)
