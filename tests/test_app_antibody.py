@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_browser
 from streamlit.testing.v1 import AppTest
+from test_browser import _wait, driver, server  # noqa: F401 (driver and server are fixtures)
 
 from protein_didi.protein.pretrained import CHECKPOINT_DIR, load_model
 from protein_didi.protein.request import ProteinRequest
@@ -267,3 +269,32 @@ def test_without_anarci_each_antibody_step_says_so_in_one_line(monkeypatch: pyte
     run = at.session_state["run"]
     assert len(run.seqs) == 2 and run.numberings is None and run.account is None
     assert any("antibody metrics unavailable" in n and "hmmscan" in n for n in run.notices)
+
+
+@needs_models
+@pytest.mark.slow
+def test_browser_model_switch_shows_the_new_models_settings(server: str, driver: object) -> None:  # noqa: F811
+    """In headless Chromium (a real server and frontend): choose antibody-student in the sidebar and see its stored
+    confidence-ordered τ 0.1 in the Generate tab's widgets, and IgFold chosen in the Structure tab."""
+    if test_browser.CHROMIUM is None or test_browser.CHROMEDRIVER is None:
+        pytest.skip("needs chromium and chromedriver (Debian: apt-get install chromium chromium-driver)")
+    from selenium.webdriver.common.by import By
+
+    drv = driver
+    drv.get(server)
+    sampler = "//div[@data-testid='stRadio'][.//p[normalize-space(.)='Sampler']]"
+    tau = "//div[@data-testid='stSlider'][.//p[starts-with(normalize-space(.), 'Order temperature')]]"
+
+    def checked(d: object, group: str, choice: str) -> bool:
+        inputs = d.find_elements(By.XPATH, f"{group}//label[.//p[normalize-space(.)='{choice}']]//input")
+        return bool(inputs) and inputs[0].is_selected()
+
+    _wait(drv, lambda d: checked(d, sampler, "ancestral"), "the student's ancestral sampler")
+    model = "//section[@data-testid='stSidebar']//div[@data-testid='stSelectbox'][.//p[normalize-space(.)='Model']]"
+    _wait(drv, lambda d: d.find_elements(By.XPATH, f"{model}//input"), "model box")[0].click()
+    option = "//*[@role='option'][starts-with(normalize-space(.), 'antibody-student (antibody student (DiDi')]"
+    _wait(drv, lambda d: d.find_elements(By.XPATH, option), "antibody-student option")[0].click()
+    _wait(drv, lambda d: checked(d, sampler, "confidence-ordered"), "confidence-ordered after the switch")
+    _wait(drv, lambda d: d.find_element(By.XPATH, tau).text.split()[-1] == "0.10", "τ 0.10 on the slider")
+    fold = "//div[@data-testid='stRadio'][.//p[normalize-space(.)='Structure source']]"
+    _wait(drv, lambda d: checked(d, fold, "Fold an antibody (IgFold)"), "IgFold as the structure source")
