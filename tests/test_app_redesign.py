@@ -6,6 +6,7 @@ import importlib.util
 import math
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.skipif(
     reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed",
 )
 APP = Path(__file__).resolve().parents[1] / "apps" / "protein_app.py"
+sys.path.insert(0, str(APP.parent))  # protein_ui, as the app itself imports it
 TIMEOUT = 120  # the first script run imports torch
 
 
@@ -98,6 +100,11 @@ def test_redesign_tab_shows_liabilities_and_iglm_span_nll_and_can_refuse(heavy) 
     captions = [c.value for c in at.caption]
     assert any("2 of 2 designs free of cysteine, glycosylation" in c for c in captions), captions
     table = at.dataframe[-1].value  # regions and the liability account first, then the designs
+    from protein_didi.protein.engineer_checks import check_designs, checks_frame
+    from protein_didi.protein.numbering import number_antibodies
+
+    checked = checks_frame(check_designs(number_antibodies([parent, *(s for _, s in run.records)])))
+    assert list(table["engineers' checks"]) == list(checked["checks"])  # the parent's first, as the baseline
     assert table.loc[0, "design"] == "parent (baseline)" and table.loc[0, "H3"] == parent[start:end]
     assert table.loc[0, "liabilities"] == ("; ".join(f"{x.kind} {x.motif} {x.position}" for x in run.parent_liabilities)
                                            or "none")  # fmt: skip
@@ -145,3 +152,24 @@ def test_liability_account_adds_up(heavy) -> None:
     rows = next(df.value for df in at.dataframe if "designs" in df.value.columns).set_index("designs")["count"]
     assert rows["drawn"] == rows["kept"] + rows["refused"] + rows["clean extras not kept"] == account.drawn
     assert (rows["kept"], rows["refused"], rows["clean extras not kept"]) == (kept, refused, surplus)
+
+
+def test_design_table_has_the_parent_as_its_baseline_row() -> None:
+    """Row 0 is the parent's own loop with its liabilities, NLL and checks; each design's row carries its own."""
+    from protein_ui.redesign_tab import RedesignRun, design_table
+
+    from protein_didi.protein.liabilities import Liability
+
+    parent = "AAAAQQQQAAAA"
+    run = RedesignRun(
+        parent, {"CDR3": (4, 8)}, "H", "H3", (4, 8), "m", 8,
+        records=[("d1 H3:4", "AAAANGWWAAAA"), ("d2 H3:5", "AAAAYYYYYAAAA")],
+        liabilities=[[Liability("deamidation", "NG", 4)], []], span_nll=[1.5, 2.5],
+        parent_liabilities=[], parent_nll=0.5, checks=["ok", "CDR3 length 4 is rare", "no Trp41 (L41)"],
+    )  # fmt: skip
+    table = design_table(run)
+    assert list(table["design"]) == ["parent (baseline)", "d1", "d2"]
+    assert list(table["H3"]) == ["QQQQ", "NGWW", "YYYYY"] and list(table["length"]) == [4, 4, 5]
+    assert list(table["liabilities"]) == ["none", "deamidation NG 5", "none"]
+    assert list(table["IgLM H3 NLL (nats/res.)"]) == [0.5, 1.5, 2.5]
+    assert list(table["engineers' checks"]) == ["ok", "CDR3 length 4 is rare", "no Trp41 (L41)"]

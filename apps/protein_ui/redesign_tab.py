@@ -49,6 +49,7 @@ class RedesignRun:
     account: Any = None  # the liability filter's FilteredDesigns (drawn = kept + refused + surplus); None: no filter
     parent_liabilities: list[Liability] = field(default_factory=list)  # the baseline: the parent's own loop
     parent_nll: float | None = None  # IgLM NLL of the parent's own loop (nats/residue)
+    checks: list[str] = field(default_factory=list)  # engineers' checks of the parent, then of each design
 
 
 def render(app: AppState) -> None:
@@ -163,6 +164,7 @@ def run_redesign(
         nlls, why = iglm_span_nlls([plan.parent, *(seq for _, seq in records)], spans, plan.numbering.chain_type or "H")
         parent_nll, span_nll = (nlls[0], nlls[1:]) if nlls is not None else (None, None)
         notes += [why] if why else []
+        checks = engineers_checks([plan.parent, *(seq for _, seq in records)])
     except (AntibodyError, InvalidSequenceError, ValueError) as err:
         st.error(_one_line(err))
         return
@@ -171,8 +173,17 @@ def run_redesign(
         return
     st.session_state["cdr_result"] = RedesignRun(
         plan.parent, dict(plan.numbering.regions), plan.numbering.chain_type or "?", plan.cdrs[0], plan.spans[0],
-        label, steps, records, found, span_nll, notes, account, parent_found, parent_nll,
+        label, steps, records, found, span_nll, notes, account, parent_found, parent_nll, checks,
     )  # fmt: skip
+
+
+def engineers_checks(sequences: list[str]) -> list[str]:
+    """ "ok" or the flags of each sequence (canonical residues, CDR lengths against the real repertoire): a new loop
+    length the repertoire has rarely or never seen is flagged here, beside the design."""
+    from protein_didi.protein.engineer_checks import check_designs, checks_frame
+    from protein_didi.protein.numbering import number_antibodies
+
+    return checks_frame(check_designs(number_antibodies(sequences)))["checks"].tolist()
 
 
 def loop_lengths(cdrs: tuple[str, ...], header: str) -> list[int]:
@@ -318,7 +329,7 @@ def show_account(account: Any) -> None:
 
 def design_table(run: RedesignRun) -> pd.DataFrame:
     """The parent's own loop as a baseline row, then one row per design: loop, its length, liabilities with
-    positions, IgLM span NLL (when IgLM is installed)."""
+    positions, IgLM span NLL (when IgLM is installed), the engineers' checks."""
     start, end = run.span
     parent = run.parent[start:end]
     rows = [
@@ -331,6 +342,8 @@ def design_table(run: RedesignRun) -> pd.DataFrame:
     ]
     if run.span_nll is not None and run.parent_nll is not None:
         rows[0][f"IgLM {run.cdr} NLL (nats/res.)"] = round(run.parent_nll, 3)
+    if run.checks:
+        rows[0]["engineers' checks"] = run.checks[0]
     for k, (header, seq) in enumerate(run.records):
         start, end = design_span(run, header)
         found = run.liabilities[k] if k < len(run.liabilities) else []
@@ -342,5 +355,7 @@ def design_table(run: RedesignRun) -> pd.DataFrame:
         }
         if run.span_nll is not None:
             row[f"IgLM {run.cdr} NLL (nats/res.)"] = round(run.span_nll[k], 3)
+        if run.checks:
+            row["engineers' checks"] = run.checks[k + 1]
         rows.append(row)
     return pd.DataFrame(rows)
