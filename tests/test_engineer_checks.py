@@ -205,3 +205,27 @@ def test_plain_tables_are_left_aligned_with_blank_missing_values() -> None:
 
     text = plain_table(pd.DataFrame({"id": ["a", "bbb"], "NLL": [1.5, None], "checks": ["ok", "no Trp41 (L41)"]}))
     assert text.splitlines() == ["id   NLL  checks", "a    1.5  ok", "bbb       no Trp41 (L41)"]
+
+
+def test_antibody_models_default_to_v_domain_length_and_print_their_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, tiny_model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At the protein default (100) an antibody model squeezes its CDRs out (CDR-H2 of 0–4 residues)."""
+    from protein_didi.core.schedule import LogLinearSchedule
+    from protein_didi.protein import sample as sample_cli
+    from protein_didi.protein.pretrained import save_model
+
+    lengths: list[object] = []
+
+    def fake_generate(loaded, request, *args, **kwargs):
+        lengths.append(request.fitted(loaded).length)
+        return [VH] * request.num
+
+    monkeypatch.setattr(sample_cli, "generate", fake_generate)
+    antibody = save_model(tmp_path / "ab", tiny_model, LogLinearSchedule(), "student-didi", {"antibody": True})
+    protein = save_model(tmp_path / "p", tiny_model, LogLinearSchedule(), "student-didi", {})
+    for model, extra in ((antibody, []), (protein, []), (antibody, ["--length", "118"])):
+        assert sample_cli.main(["--model", str(model), "--num", "2", "--allow-invalid", *extra]) == 0
+    assert lengths == [sample_cli.ANTIBODY_LENGTH, sample_cli.DEFAULT_LENGTH, 118]
+    err = capsys.readouterr().err
+    assert err.count("engineer's checks: 2 of 2 designs pass") == 2  # the antibody runs only

@@ -39,6 +39,12 @@ if TYPE_CHECKING:  # numbering imports ANARCI lazily; only antibody runs need it
     from protein_didi.protein.numbering import AntibodyNumbering
 
 
+DEFAULT_LENGTH = 100
+ANTIBODY_LENGTH = 120
+"""An antibody model's chain length when ``--length`` is not given: a V domain is ~107–130 residues (VH ~120); at
+100 the CDRs are squeezed out (antibody-student's CDR-H2s came out 0–4 residues long, 103 of 112 chains refused)."""
+
+
 def parse_length(text: str) -> int | str | tuple[int, int]:
     """``100``, ``50-200`` (uniform range) or ``auto`` (training length distribution)."""
     if text == "auto":
@@ -60,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default="student", help=f"{', '.join(MODELS.names())} or a checkpoint folder")
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
-    p.add_argument("--length", type=parse_length, default=100, help="residues: N, LO-HI or auto (default 100)")
+    p.add_argument(
+        "--length",
+        type=parse_length,
+        default=None,
+        help=f"residues: N, LO-HI or auto (default {DEFAULT_LENGTH}; antibody models {ANTIBODY_LENGTH})",
+    )
     add_sampling_args(p, ProteinRequest)
     p.add_argument(
         "--corrector",
@@ -124,8 +135,9 @@ def sampling_request(args: argparse.Namespace) -> ProteinRequest:
             raise ValueError("--motif/--prefix do not combine with --redesign: the parent's framework is kept as is")
     elif args.liabilities is not None:
         raise ValueError("--liabilities filters CDR redesigns; add --parent SEQ_OR_FASTA --redesign CDR, or drop it")
+    length = DEFAULT_LENGTH if args.length is None else args.length  # antibody models: ANTIBODY_LENGTH, once loaded
     return ProteinRequest(
-        num=args.num, length=args.length, motif=None if redesigning else Motif.parse(args.motif, args.prefix),
+        num=args.num, length=length, motif=None if redesigning else Motif.parse(args.motif, args.prefix),
         seed=args.seed, batch_size=args.batch_size, max_tokens=args.max_tokens, corrector=args.corrector,
         **sampling_args(args),
     )  # fmt: skip
@@ -154,6 +166,8 @@ def run(args: argparse.Namespace, bar: LazyBar) -> list[tuple[str, str]]:
     request = sampling_request(args)
     redesigns = redesign_requests(args, request) if args.parent is not None else []
     loaded = load_model(args.model, resolve_device(args.device), args.precision)
+    if args.length is None and not redesigns and is_antibody_model(loaded.info):
+        request = request.replace(length=ANTIBODY_LENGTH)
     fitted = request.fitted(loaded)
     rounds = f" + {fitted.corrector_steps} corrector rounds" if fitted.corrector_steps else ""
     bar.desc = f"{args.model} @ {fitted.nfe} NFE{rounds}" + (f", {args.redesign}" if redesigns else "")
