@@ -1,9 +1,10 @@
 """protein_didi web UI: ``streamlit run apps/protein_app.py``.
 
-Generate proteins with the embedded teacher/student (or a checkpoint folder),
-compare teacher and student at equal NFE, inspect sequence statistics, fold a
-sequence with ESMFold (or view an uploaded PDB), measure batch diversity and redesign an
-antibody's CDR loop.
+Generate proteins or antibody chains with an embedded model (or a checkpoint folder), each with
+its own stored sampler settings; compare two models; fold a sequence with ESMFold or an antibody
+with IgFold (or view an uploaded PDB); measure batch diversity; redesign an antibody's CDR loop.
+Antibody models are scored as antibodies (valid chains, V identity, IgLM, liabilities, the
+engineers' checks, IMGT-aligned diversity), protein models with the protein judge.
 UI only: sampling, statistics, folding and clustering come from ``protein_didi``.
 
 This file only wires the parts together: the sidebar picks the model, and each
