@@ -5,12 +5,18 @@ given ``--seed``.
 
 Antibody models (``antibody-student``, ``antiberty``, …) return valid chains only: heavy/light chimeras and
 chains without a functional J are refused and resampled, and the account is printed (``--allow-invalid``
-turns this off; needs ANARCI: ``pip install -e .[antibody]``, Debian ``hmmer``).
+turns this off; needs ANARCI: ``pip install -e .[antibody]``, Debian ``hmmer``). Every design's engineer's checks
+(Cys23/Trp41/Cys104, the J motif, FR4 and V identity to germline, IMGT CDR lengths against the real repertoire)
+follow on stderr: one summary line, then a row per design.
 
 CDR redesign (antibody models, needs ``pip install -e .[antibody]``): number the parent with
 ANARCI, keep every residue outside the chosen CDRs and generate those::
 
     python -m protein_didi.sample --model antibody-student --parent p.fasta --redesign H3 --cdr-length 10-14
+
+A parent FASTA may hold a VH and a VL: the records of the CDR's chain are redesigned. H3 is IMGT 105–117 unless
+``--cdr-scheme kabat`` (or ``chothia``: H95–H102, keeping IMGT 105–106); a length the real repertoire has not seen
+is refused. The parent's own loop is printed first, scored like its designs (loop NLL, liabilities, checks).
 
 ``--domain text`` samples the text models instead (:mod:`protein_didi.text.sample`;
 options: ``python -m protein_didi.sample --domain text --help``).
