@@ -68,6 +68,7 @@ def test_a_damaged_fr4_is_flagged_and_a_somatic_change_is_not() -> None:
     assert flag.startswith("FR4 WGQGT differs from human IGHJ") and flag.endswith(" at 6 positions")
 
 
+@needs_anarci  # the FR4 check reads ANARCI's germline J set
 def test_a_v_gene_identity_rarer_than_one_percent_of_real_chains_is_flagged() -> None:
     from protein_didi.protein.engineer_checks import v_identity_floor
 
@@ -108,6 +109,7 @@ def test_the_length_reference_is_the_shipped_repertoire() -> None:
     assert observed_cdr_lengths("H", "CDR3")[1] >= 30  # the train split's long H3s are in (the sample's end at 29)
 
 
+@needs_anarci  # the FR4 check reads ANARCI's germline J set
 def test_real_chains_mostly_pass_and_shuffled_ones_do_not() -> None:
     import numpy as np
 
@@ -147,6 +149,7 @@ def test_frame_and_summary_read_as_the_flags_say() -> None:
     assert checks_summary([good, good]).endswith("; CDR lengths 8/8/13 in 2 of 2 (no length diversity)")
 
 
+@needs_anarci  # the FR4 check reads ANARCI's germline J set
 def test_sample_prints_each_designs_checks_under_one_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
     from protein_didi.protein.sample import design_checks_text, print_design_checks
 
@@ -207,6 +210,7 @@ def test_plain_tables_are_left_aligned_with_blank_missing_values() -> None:
     assert text.splitlines() == ["id   NLL  checks", "a    1.5  ok", "bbb       no Trp41 (L41)"]
 
 
+@needs_anarci
 def test_antibody_models_default_to_v_domain_length_and_print_their_checks(
     monkeypatch: pytest.MonkeyPatch, tmp_path, tiny_model, capsys: pytest.CaptureFixture[str]
 ) -> None:

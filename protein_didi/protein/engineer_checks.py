@@ -87,7 +87,8 @@ def _residue_flags(numbering: AntibodyNumbering) -> tuple[dict[str, bool], list[
 
 @cache
 def _germline_fr4() -> dict[str, tuple[tuple[str, str], ...]]:
-    """(gene, FR4 residues at IMGT 118–128, "-" for a gap) of ANARCI's human J germlines, per chain type."""
+    """(gene, FR4 residues at IMGT 118–128, "-" for a gap) of ANARCI's human J germlines, per chain type (a
+    numbering comes from ANARCI or the shipped repertoire; checking one needs the anarci package either way)."""
     from anarci.germlines import all_germlines
 
     return {
