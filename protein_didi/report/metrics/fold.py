@@ -171,8 +171,8 @@ class AntibodyStructure(MetricFamily):
     hint = (
         "pRMSD = IgFold's predicted RMSD of each residue's backbone (Å, lower = more confident), averaged over the "
         "chain; natural antibodies score ≈ 0.3 Å, their shuffles > 2 Å. shuffled ref. = the natural-antibody rows' "
-        "chains with their residues shuffled (same length and composition). pRMSD is IgFold's confidence, not "
-        "correctness, and IgFold embeds every chain with AntiBERTy, the antibody teacher's own weights: it shares "
+        "chains with their residues shuffled (same length and composition). pRMSD is " + PRMSD_IS_CONFIDENCE + ", "
+        "and IgFold embeds every chain with AntiBERTy, the antibody teacher's own weights: it shares "
         "the teacher's embeddings and is not an independent judge of designs distilled from it."
     )
 
