@@ -336,3 +336,29 @@ def test_per_sequence_table_drops_empty_columns_and_footnotes_reasons_once() -> 
     assert ">KL (nats)</th>" in html and '<th class="txt">sequence</th>' in html
     assert '<div class="seq">MKVLAAGEQMKVLAAGEQ' in html and "x_<wbr>1" in html
     assert html.count('<tr class="group">') == len(ev.summary)  # the set is a group row, not a repeated column
+
+
+def test_every_prmsd_says_it_is_igfolds_confidence() -> None:
+    """The structure table's header tooltip, a line right under that table and the per-sequence legend all say that
+    pRMSD is IgFold's own predicted error, not a measured one (the figure's title is checked above)."""
+    import html
+
+    from protein_didi.report.figures import PRMSD_IS_CONFIDENCE
+    from protein_didi.report.metrics.fold import SHUFFLED_KIND, AntibodyStructure
+    from protein_didi.report.per_sequence import sequence_table
+
+    ev, refs = _prmsd_evaluation()
+    family = AntibodyStructure()
+    ev.summary = ev.summary.assign(kind="generated", n=6, ab_prmsd_text="0.40 [0.30, 0.50]", ab_prmsd_scored=6,
+                                   ab_prmsd_share_below_1=1.0, ab_worst_cdr_text="H3 (0.50 Å)")  # fmt: skip
+    ev.results["antibody structure"]["references"] = refs.assign(kind=SHUFFLED_KIND, worst_cdr=None)
+    ev.metrics = ev.metrics.assign(id=[f"d{i}" for i in range(len(ev.metrics))], length=120, sequence="EVQLVESGG",
+                                   kind="generated", ab_worst_cdr_text="H3 (0.50 Å)")  # fmt: skip
+    ev = report.Evaluation(ev.metrics, ev.summary, [], {}, [], {family.name: True}, {}, (family,), results=ev.results)
+    ((_, body),) = family.figures(ev)
+    table, after = body.split("</table>", 1)
+    said = html.escape(PRMSD_IS_CONFIDENCE)
+    assert said in table.split("</thead>")[0]  # the mean pRMSD header's tooltip
+    assert f"pRMSD is {PRMSD_IS_CONFIDENCE}" in after.split("<img")[0]  # right under the table, before the figure
+    legend = sequence_table(ev, ev.metrics, ev.families).split('<ul class="legend">')[1]
+    assert f"pRMSD (Å) = mean pRMSD (Å); {said}" in legend
