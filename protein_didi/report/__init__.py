@@ -4,10 +4,13 @@ Where things are (one concept per module):
 
 * :mod:`.sets`      the user's labelled sets and the natural/random reference rows matched to them
 * :mod:`.defaults`  shipped reference (embedded teacher's test split) and the default novelty target
-* :mod:`.metrics`   one module per metric family (pLDDT, judge NLL, sequence statistics, clusters, novelty);
-  a new family is one module plus one line in ``metrics.FAMILIES``
+* :mod:`.metrics`   one module per metric family (pLDDT, judge NLL, sequence statistics, clusters, novelty,
+  antibody metrics, engineers' checks, IgFold pRMSD, liabilities, regions); a new family is one module plus one
+  line in ``metrics.FAMILIES``
 * :mod:`.evaluate`  runs the families: per-sequence frame, summary rows, notes, reasons for blanks
-* :mod:`.figures`   shared plotting helpers; :mod:`.render` the HTML page and CSV files
+* :mod:`.figures`   shared plotting helpers (and the pRMSD figure); :mod:`.render` the HTML page (antibody-first
+  for antibody inputs, nothing empty drawn) and CSV files; :mod:`.tables` the summary tables;
+  :mod:`.per_sequence` the per-sequence table (sequence column, short headers, footnoted reasons)
 * :mod:`.sweep`     ``--sweep`` generation; :mod:`.fanout` fold fan-out steps (devices, shards, merge)
 * :mod:`.protein`   the protein report's command body: arguments, checks and the order of the steps
 * :mod:`.text`      the text report's command body (judge perplexity, token entropy)
