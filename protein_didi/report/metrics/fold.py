@@ -164,7 +164,7 @@ class AntibodyStructure(MetricFamily):
             "worst CDR (mean pRMSD)",
             str,
             short="worst CDR",
-            css="txt",
+            css="name",
             title="the CDR IgFold is least sure of",
         ),
     )
