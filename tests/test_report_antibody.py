@@ -282,7 +282,7 @@ def test_engineers_checks_flag_a_design_per_row_and_per_set(engineer) -> None:
     assert '<td class="txt">no Trp41 (L41)</td>' in designs
 
 
-def test_antibody_inputs_get_the_antibody_first_page(engineer) -> None:
+def test_antibody_inputs_get_the_antibody_first_page(engineer, capsys) -> None:
     """Antibody sections first, the designs' table next, no empty section, no all-blank column, no reason repeated
     in every row; what is missing is said once under "Not in this report"."""
     ev = engineer
@@ -302,3 +302,9 @@ def test_antibody_inputs_get_the_antibody_first_page(engineer) -> None:
     assert ">cluster<" not in head and "KL (nats)" not in head  # protein-model columns stay in metrics.csv
     cdr3 = ev.metrics.loc[ev.metrics["set"] == "mine", "ab_cdr3"].iloc[0]
     assert f'<b class="cdr">{cdr3}</b>' in designs  # the sequence, CDRs marked (IMGT)
+    from protein_didi.report.render import print_summary
+
+    print_summary(ev)  # the terminal table: no wall of "not computed" either
+    head = capsys.readouterr().out.splitlines()[0].split()
+    assert "ab_valid_fraction" in head and "ck_pass" in head
+    assert not {"plddt_mean", "judge_nll", "num_clusters", "max_entropy", "novelty"} & set(head)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from protein_didi.core.checkpoint import atomic_write
 from protein_didi.report.evaluate import Evaluation
-from protein_didi.report.metrics.base import MetricFamily
+from protein_didi.report.metrics.base import NOT_COMPUTED, MetricFamily, is_blank
 from protein_didi.report.per_sequence import sequence_table
 from protein_didi.report.tables import summary_table
 
@@ -194,8 +194,16 @@ def write_outputs(ev: Evaluation, out: Path, context: dict[str, str]) -> None:
     atomic_write(out / "report.html", lambda p: p.write_text(page, encoding="utf-8"))
 
 
+TERMINAL_TABLES = ("quality", "diversity", "antibody", "structure")
+
+
 def print_summary(ev: Evaluation) -> None:
-    """The summary on stdout, as a terminal table."""
-    cols = [c for c in ev.summary.columns if c not in ("model", "nfe", "length", "kind") and not c.endswith("_scored")]
+    """The summary on stdout, as a terminal table: the main tables' columns (liabilities and regions stay in
+    summary.csv and the page), without columns that no row has a value for (they would print as a wall of "–")."""
+    keys = ["set", "n"] + [c.key for f in ev.families if f.table in TERMINAL_TABLES for c in f.summary_columns]
+    frame = ev.summary[[k for k in dict.fromkeys(keys) if k in ev.summary]]
+    empty = frame.apply(lambda col: col.map(lambda v: is_blank(v) or (isinstance(v, str) and v == NOT_COMPUTED)).all())
+    if "max_entropy" in empty and empty.get("cluster_entropy", True):
+        empty["max_entropy"] = True  # ln n is the scale of cluster entropies: nothing to read it against
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(ev.summary[cols].to_string(index=False, float_format="%.3f", na_rep="–"))
+        print(frame.loc[:, ~empty].to_string(index=False, float_format="%.3f", na_rep="–"))
