@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -150,3 +151,29 @@ def test_progress_rate_counts_only_what_folds_now(esmfold, tmp_path) -> None:
         folder.fold([SHORT, LONG[:30]], progress=bar)  # a second call: one cached, one new
         assert (bar.bar.initial, bar.n, bar.bar.total) == (3, 6, 6)
     assert "6/6" in out.getvalue().split("\r")[-1] and "chain/s" in out.getvalue()
+
+
+def test_pools_sharing_a_cache_leave_each_others_worker_shards_alone(esmfold, tmp_path) -> None:
+    """A dead run's worker shard is merged into the (shared) cache; a live run's is neither merged nor deleted."""
+    import functools
+    import subprocess
+    import sys
+
+    from protein_didi.fold.cache import FoldCache
+    from protein_didi.fold.fanout import FoldPool, FoldSpec
+
+    pool = FoldPool(FoldSpec(functools.partial(tiny_esmfold, seed=0)), ["cpu"], tmp_path / "folds.sqlite")
+    done = Folder.from_model(esmfold).fold([SHORT, LONG])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    shards = {
+        "dead": tmp_path / f"folds.pid{int(dead.stdout)}.worker0.sqlite",
+        "live": tmp_path / f"folds.pid{os.getppid()}.worker0.sqlite",
+    }
+    for path, result in zip(shards.values(), done, strict=True):
+        shard = FoldCache(path)
+        shard.put([result], pool.model_id)
+        shard.close()
+    (again,) = pool.fold([SHORT])  # the dead run's fold: merged, so nothing is spawned
+    assert pool.calls == 0 and again.mean_plddt == done[0].mean_plddt
+    assert not shards["dead"].exists() and shards["live"].exists()
+    assert pool.cache.get([LONG], pool.model_id) == {}  # the live run merges its own shard when it finishes

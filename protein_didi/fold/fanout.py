@@ -33,6 +33,7 @@ import multiprocessing as mp
 import os
 import pickle
 import queue as queue_module
+import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -295,6 +296,17 @@ def _worker(
         out.put(("error", rank, _portable(err, f"fold worker {rank} on {device}")))
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _check_device(name: str) -> str:
     device = resolve_device(name)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
@@ -337,14 +349,20 @@ class FoldPool:
         self.calls = 0  # batches folded by the workers
 
     def _worker_paths(self, root: Path) -> list[Path]:
+        """One shard per worker, named by this process's id: reports sharing a cache folder (the shared IgFold
+        cache) never write, merge or delete each other's shards."""
         stem = self.cache.path.stem if self.cache is not None else "folds"
         # not "-of-N.sqlite" at the end, so a glob for --shard files never picks up a pool's leftovers
-        return [root / f"{stem}.worker{i}.sqlite" for i in range(len(self.devices))]
+        return [root / f"{stem}.pid{os.getpid()}.worker{i}.sqlite" for i in range(len(self.devices))]
 
     def _merge_leftovers(self) -> None:
-        """Shards of an interrupted earlier run: merge their folds, then drop them."""
+        """Shards of an interrupted earlier run (its process is gone): merge their folds, then drop them."""
         assert self.cache is not None
-        for path in sorted(self.cache.path.parent.glob(f"{self.cache.path.stem}.worker*.sqlite")):
+        stem = self.cache.path.stem
+        for path in sorted(self.cache.path.parent.glob(f"{stem}.*worker*.sqlite")):
+            m = re.fullmatch(rf"{re.escape(stem)}\.(?:pid(\d+)\.)?worker\d+\.sqlite", path.name)
+            if m is None or (m[1] is not None and _alive(int(m[1]))):
+                continue  # not a pool shard, or another live run's (this run's own are merged after it)
             merge_caches(self.cache.path, [path])
             path.unlink()
 
