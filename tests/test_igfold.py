@@ -158,8 +158,9 @@ def test_the_fan_out_serves_igfold_too(igfold: IgFold, natural_and_shuffled: lis
 def test_members_refined_together_equal_igfolds_own_refinement(igfold: IgFold) -> None:
     """Two members' frames in one batch end where IgFold's gradient_refine takes each alone (per-member losses)."""
     from igfold.model.interface import IgFoldInput
+    from igfold.training.utils import EPS, cis_peptide_loss, vdw_clash_loss
 
-    from protein_didi.fold.igfold import refine_together
+    from protein_didi.fold.igfold import _cis_loss, _clash_loss, refine_together
 
     model = igfold._models[0]
     embs, atts = igfold._antiberty.embed([HEAVY[:60]], return_attention=True)
@@ -171,10 +172,18 @@ def test_members_refined_together_equal_igfolds_own_refinement(igfold: IgFold) -
         out = model(inputs)
     g = torch.Generator().manual_seed(0)
     t0, r0 = out.translations.clone(), out.rotations.clone()
-    t1 = t0 + 0.5 * torch.randn(t0.shape, generator=g)  # a second, clashing member
-    t, r = refine_together(model, inputs, torch.cat([t0, t1]), torch.cat([r0, r0]), steps=20)
-    for k, start in enumerate((t0, t1)):
-        alone = type(out)(**{**out.__dict__, "translations": start.clone(), "rotations": r0.clone()})
+    t1 = t0 + 0.5 * torch.randn(t0.shape, generator=g)  # a second, clashing member with twisted peptides
+    r1 = torch.linalg.qr(torch.randn(r0.shape, generator=g))[0]
+    r1 = r1 * torch.linalg.det(r1)[..., None, None]  # proper rotations
+    coords = model.transform_ideal_coords(torch.cat([t0, t1]), torch.cat([r0, r1]))
+    mask = torch.ones(coords.shape[:2], dtype=torch.bool)
+    for k in range(2):  # the per-member losses equal IgFold's own on that member alone
+        one = coords[k : k + 1]
+        torch.testing.assert_close(_cis_loss(coords, [60], mask, EPS)[k], cis_peptide_loss(one, [60], mask[:1]))
+        torch.testing.assert_close(_clash_loss(coords, mask, EPS)[k : k + 1], vdw_clash_loss(one, mask[:1]))
+    t, r = refine_together(model, inputs, torch.cat([t0, t1]), torch.cat([r0, r1]), steps=20)
+    for k, (start, turn) in enumerate(((t0, r0), (t1, r1))):
+        alone = type(out)(**{**out.__dict__, "translations": start.clone(), "rotations": turn.clone()})
         with torch.no_grad():
             alone = model.gradient_refine(inputs, alone, num_steps=20)
         torch.testing.assert_close(t[k : k + 1], alone.translations, atol=1e-4, rtol=1e-4)
