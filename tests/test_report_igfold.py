@@ -107,7 +107,9 @@ def test_a_second_report_folds_only_its_new_designs(tmp_path, monkeypatch) -> No
     folded.clear()
     other = HEAVY.replace("SRWGGDGFYAMDY", "ARDYGGSFDY")  # another design: a shorter H3
     second = _evaluate(
-        tmp_path, Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "b" / "folds.sqlite"), [("d2", other)]
+        tmp_path,
+        Folder.from_model(tiny_esmfold(), cache_path=tmp_path / "b" / "folds.sqlite"),
+        [("d2", other), ("p1", PROTEIN)],  # as many records: the same natural-antibody rows
     )
     assert folded == [f"H:{other}"]  # the new design only; every reference came from the shared cache
     refs = [ev.results["antibody structure"]["references"]["ab_prmsd"].to_numpy() for ev in (first, second)]
