@@ -66,6 +66,13 @@ class Scoring:
         for i in rows:
             self.skipped.setdefault(column, {})[int(i)] = reason
 
+    def antibody_numbering(self, family: str) -> Any | None:
+        """ANARCI's numbering (row → numbering) for a family that reads it; None, with ``family`` marked not
+        computed, when the antibody family did not run."""
+        self.computed[family] = False
+        numbering = self.results.get("numbering")
+        return numbering if self.computed.get("antibody") and numbering is not None else None
+
 
 def fmt_float(digits: int) -> Callable[[Any], str]:
     return lambda v: f"{v:.{digits}f}"

@@ -47,9 +47,8 @@ class EngineerChecks(MetricFamily):
     )
 
     def score(self, sc: Scoring) -> None:
-        sc.computed[self.name] = False
-        numbering = sc.results.get("numbering")
-        if not sc.computed.get("antibody") or numbering is None:
+        numbering = sc.antibody_numbering(self.name)
+        if numbering is None:
             return
         from protein_didi.protein.engineer_checks import check_designs, checks_frame
 

@@ -75,9 +75,8 @@ class Liabilities(MetricFamily):
     )
 
     def score(self, sc: Scoring) -> None:
-        sc.computed[self.name] = False
-        numbering = sc.results.get("numbering")
-        if not sc.computed.get("antibody") or numbering is None:
+        numbering = sc.antibody_numbering(self.name)
+        if numbering is None:
             return
         m = sc.metrics
         found: dict[int, list[Liability]] = {}

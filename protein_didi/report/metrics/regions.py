@@ -54,9 +54,8 @@ class Regions(MetricFamily):
     )
 
     def score(self, sc: Scoring) -> None:
-        sc.computed[self.name] = False
-        numbering = sc.results.get("numbering")
-        if not sc.computed.get("antibody") or numbering is None:
+        numbering = sc.antibody_numbering(self.name)
+        if numbering is None:
             return
         m = sc.metrics
         m["rg_cdr_lengths"] = pd.Series([None] * len(m), index=m.index, dtype=object)
