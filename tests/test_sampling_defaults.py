@@ -96,3 +96,21 @@ def test_cdr_redesign_does_not_take_settings_validated_on_whole_chains() -> None
     assert (design.sampler, design.order_temperature, design.nfe) == ("ancestral", 0.0, 8)
     flagged = ProteinRequest(num=2, plan=plan, sampler="confidence", order_temperature=0.3)
     assert flagged.for_model(stored, "student-didi").order_temperature == 0.3
+
+
+def test_shipped_human_antibody_student_is_a_named_non_commercial_extra() -> None:
+    """`antibody-student-human` carries its validated settings, no discriminator (its features' teacher is not
+    shipped) and the data's non-commercial licence, in its folder and in `--model` help."""
+    from protein_didi.core.checkpoint import load_json
+    from protein_didi.protein.pretrained import CHECKPOINT_DIR, is_antibody_model, model_choices
+
+    folder = CHECKPOINT_DIR / "antibody-student-human"
+    cfg = load_json(folder / "config.json")
+    info = cfg["info"]
+    got = recommended_sampling(info, "student-didi")
+    assert (got["sampler"], got["order_temperature"], got["nfe"]) == ("confidence", 3.0, 8)
+    assert "validation" in info["sampling"]["chosen_on"]
+    assert is_antibody_model(info) and "NC" in info["licence"]
+    assert cfg["extra"] == [] and not (folder / "discriminator.safetensors").exists()
+    assert "NON-COMMERCIAL" in (folder / "LICENSE").read_text()
+    assert "antibody-student-human (NON-COMMERCIAL: CC BY-NC-SA 4.0" in model_choices()

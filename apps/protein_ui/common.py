@@ -31,6 +31,7 @@ MODEL_NOTES = {
     "student-idlm": "embedded student, IDLM",
     "antibody-student": "antibody student (DiDi-Instruct), 8 steps",
     "antibody-student-idlm": "antibody student (IDLM), 8 steps",
+    "antibody-student-human": "human antibody student (DiDi-Instruct), 8 steps; NON-COMMERCIAL (OAS data)",
     "antiberty": "AntiBERTy antibody teacher",
 }
 OPTIONAL_MODULES = {

@@ -9,6 +9,10 @@ Names:
                       chosen on the frontier benchmark's validation split; its head-only discriminator reads
                       AntiBERTy's features, so RGAS needs ``pip install -e .[antibody]`` (as does CDR redesign)
     ``antibody-student-idlm``  AntiBERTy distilled by IDLM (60 CPU iterations; no discriminator)
+    ``antibody-student-human``  NON-COMMERCIAL (CC BY-NC-SA 4.0, trained on OAS data): AntiBERTy tuned on the
+                      real human repertoire (top 2 layers, masked-diffusion objective), then distilled by
+                      DiDi-Instruct (80 student updates) into an 8-step human antibody generator; samples
+                      confidence-ordered (τ = 3) by default, chosen on validation; no discriminator (RGAS refused)
     ``dplm-150m``     DPLM-150M from the hub id ``airkingbd/dplm_150m`` (needs the weights)
     ``antiberty``     AntiBERTy (BERT, 26 M parameters, antibodies; ≤ 510 residues), read from the
                       installed ``antiberty`` package's files (``pip install -e .[antibody]``), no network
@@ -47,9 +51,12 @@ EMBEDDED = {
     "student-idlm": "student-idlm",
     "antibody-student": "antibody-student",
     "antibody-student-idlm": "antibody-student-idlm",
+    "antibody-student-human": "antibody-student-human",  # CC BY-NC-SA 4.0 (trained on OAS data): non-commercial
 }
 HUB_IDS = {"dplm-150m": "airkingbd/dplm_150m", "dplm-650m": "airkingbd/dplm_650m"}
 PACKAGED = {"antiberty": "AntiBERTy_md_smooth"}  # name → folder under the package's trained_models/
+NON_COMMERCIAL = {"antibody-student-human": "CC BY-NC-SA 4.0, trained on OAS data"}
+"""Shipped models whose licence forbids commercial use, with why: named so wherever models are offered."""
 ANTIBODY_MODELS = frozenset({"antiberty"})
 """Models of antibody chains: they, and every model distilled or tuned from them, get the antibody checks."""
 FORMAT = "protein_didi/1"
@@ -62,12 +69,14 @@ __all__ = [
     "FAMILIES",
     "FORMAT",
     "HUB_IDS",
+    "NON_COMMERCIAL",
     "PACKAGED",
     "LoadedModel",
     "ModelNotFoundError",
     "ProteinDenoiser",
     "is_antibody_model",
     "load_model",
+    "model_choices",
     "packaged_folder",
     "packaged_weights",
     "save_model",
@@ -86,8 +95,8 @@ class ProteinModels(core.ModelRegistry[ProteinDenoiser]):
     embedded = EMBEDDED
     missing_hint = "reinstall the package or train it (see README: train_teacher / distill)"
     choices = (
-        "teacher, student, student-idlm, antibody-student, antibody-student-idlm, dplm-150m, antiberty or a "
-        "checkpoint folder"
+        "teacher, student, student-idlm, antibody-student, antibody-student-idlm, antibody-student-human "
+        "(non-commercial: trained on OAS data), dplm-150m, antiberty or a checkpoint folder"
     )
     loaded_type = LoadedModel
 
@@ -132,6 +141,12 @@ class ProteinModels(core.ModelRegistry[ProteinDenoiser]):
 
 
 MODELS = ProteinModels()
+
+
+def model_choices() -> str:
+    """The ``--model`` help: every registered name, non-commercial ones marked with their licence."""
+    names = [f"{n} (NON-COMMERCIAL: {NON_COMMERCIAL[n]})" if n in NON_COMMERCIAL else n for n in MODELS.names()]
+    return f"{', '.join(names)} or a checkpoint folder"
 
 
 # config.json + model.safetensors (half precision by default, to keep the repo small) for either family, so

@@ -38,7 +38,7 @@ from protein_didi.protein.alphabet import InvalidSequenceError
 from protein_didi.protein.fasta import read_fasta, write_fasta
 from protein_didi.protein.generate import generate, sequence_records
 from protein_didi.protein.liabilities import LIABILITY_CLASSES
-from protein_didi.protein.pretrained import MODELS, LoadedModel, is_antibody_model, load_model
+from protein_didi.protein.pretrained import LoadedModel, is_antibody_model, load_model, model_choices
 from protein_didi.protein.request import Motif, ProteinRequest
 
 if TYPE_CHECKING:  # numbering imports ANARCI lazily; only antibody runs need it
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m protein_didi.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--model", default="student", help=f"{', '.join(MODELS.names())} or a checkpoint folder")
+    p.add_argument("--model", default="student", help=model_choices())
     p.add_argument("--num", type=int, default=8, help="number of sequences (default 8)")
     p.add_argument(
         "--length",
