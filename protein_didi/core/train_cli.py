@@ -21,7 +21,7 @@ from protein_didi.core.settings import add_dataclass_args, dataclass_from_args
 RUN_FLAGS = ("--data", "--out", "--checkpoint-every", "--threads", "--device", "--resume", "--fsdp")
 """The flags of a training command that are not settings: where the run reads and writes, on what, and whether it
 continues; none of them changes what is trained (``--resume`` continues bit-for-bit, under any process count)."""
-DISTILL_INPUTS = ("--teacher", "--method", "--lengths", "--teacher-samples", "--tokenizer")
+DISTILL_INPUTS = ("--teacher", "--method", "--lengths", "--teacher-samples", "--student-init", "--tokenizer")
 """``distill``'s other flags that are not settings: the teacher and its prompts, which a domain reads."""
 
 

@@ -65,6 +65,9 @@ ul.legend li{break-inside:avoid}
 img.fig{display:block;max-width:100%;height:auto;margin:.4em 0}
 @page{size:A4;margin:12mm}
 @media print{body{max-width:none;padding:0;font-size:11px}table{font-size:10px}.scroll{overflow:visible}
+ table.per-sequence,table{font-size:8px;min-width:0}th,td{padding:2px 3px;overflow-wrap:anywhere}
+ table.per-sequence td{white-space:normal}th.txt,td.txt,table.per-sequence td.txt{min-width:0}
+ div.seq{width:14ch;font-size:8px;max-height:none}
  h2,h3{break-after:avoid}img.fig,tr{break-inside:avoid}details:not([open]){display:none}}
 """
 
