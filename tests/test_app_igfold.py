@@ -89,4 +89,6 @@ def test_redesign_tab_shows_parent_and_design_structures(igfold_env: None) -> No
     statements = [c.value for c in at.caption if "pRMSD is IgFold's confidence in its own prediction, not a measured "
                   "error" in c.value]  # fmt: skip
     assert len(statements) == 3 and any("is not thereby a better loop" in s for s in statements), statements
-    assert [d.label for d in at.get("download_button")].count("Download PDB") == 2
+    # the PDBs offered are IMGT-numbered (ANARCI's labels known for both chains), as fold.antibody writes them
+    assert parent.imgt and design.imgt
+    assert [d.label for d in at.get("download_button")].count("Download PDB (IMGT-numbered)") == 2

@@ -191,18 +191,12 @@ def show_structure(structure: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- antibodies (IgFold)
 
 
-def app_fold_cache() -> Path:
-    """The app's own fold cache (``$PROTEIN_DIDI_CACHE/app_folds.sqlite``): an antibody folds once per machine."""
-    from protein_didi.core.wheel_files import cache_root
-
-    return cache_root() / "app_folds.sqlite"
-
-
 @st.cache_resource(max_entries=1, show_spinner="Loading IgFold…")
 def get_igfold(device: str) -> Any:
-    from protein_didi.fold.igfold import IgFold
+    """IgFold on the machine's shared fold cache: a chain the report or ``fold.antibody`` folded opens at once."""
+    from protein_didi.fold.igfold import IgFold, shared_igfold_cache
 
-    return IgFold(device, app_fold_cache()).load()
+    return IgFold(device, shared_igfold_cache()).load()
 
 
 def fold_antibody_chains(seqs: list[str], names: list[str]) -> list[Any] | None:
@@ -292,9 +286,12 @@ def show_antibody(fold: Any, name: str, highlight: str | None = None, key: str =
     fig = prmsd_figure(fold.prmsd, fold.cdr_spans, highlight)
     st.pyplot(fig, width="stretch")
     plt.close(fig)
+    from protein_didi.fold.antibody import imgt_numbered_pdb
+
     file = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "antibody"
-    st.download_button("Download PDB", fold.pdb.encode(), f"{file}_igfold.pdb", "chemical/x-pdb", on_click="ignore",
-                       key=f"{key}_download")  # fmt: skip
+    pdb = imgt_numbered_pdb(fold, title=name) if fold.imgt else fold.pdb  # IMGT numbers, pRMSD in the B-factors
+    st.download_button("Download PDB (IMGT-numbered)", pdb.encode(), f"{file}_igfold_imgt.pdb", "chemical/x-pdb",
+                       on_click="ignore", key=f"{key}_download")  # fmt: skip
 
 
 def prmsd_figure(values: np.ndarray, cdrs: dict[str, tuple[int, int]], highlight: str | None = None) -> plt.Figure:
