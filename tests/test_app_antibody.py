@@ -298,3 +298,14 @@ def test_browser_model_switch_shows_the_new_models_settings(server: str, driver:
     _wait(drv, lambda d: d.find_element(By.XPATH, tau).text.split()[-1] == "0.10", "τ 0.10 on the slider")
     fold = "//div[@data-testid='stRadio'][.//p[normalize-space(.)='Structure source']]"
     _wait(drv, lambda d: checked(d, fold, "Fold an antibody (IgFold)"), "IgFold as the structure source")
+
+
+@pytest.mark.parametrize(("a", "b"), [(1.00, 0.98), (4.00, 1.00)])
+def test_speed_line_names_its_unit_for_antibody_runs_whatever_the_ratio(a: float, b: float) -> None:
+    import dataclasses
+
+    from protein_ui.compare_tab import speed_line
+
+    runs = [dataclasses.replace(_timed(m, s), account="4 drawn = 4 kept") for m, s in (("A", a), ("B", b))]  # type: ignore[call-overload]
+    assert speed_line(runs).endswith("An antibody model's time is per valid chain: its ANARCI checks and resampling "
+                                     "are included.")  # fmt: skip

@@ -197,9 +197,10 @@ def speed_line(runs: list[Run]) -> str:
     fast, slow = sorted(runs, key=lambda r: r.seconds_per_sequence)[:: len(runs) - 1]
     ms = f"{fast.seconds_per_sequence * 1000:.0f} vs {slow.seconds_per_sequence * 1000:.0f} ms per sequence"
     if fast.seconds_per_sequence <= 0 or slow.seconds_per_sequence / fast.seconds_per_sequence < SAME_SPEED:
-        return f"{fast.model} and {slow.model} take about the same time ({ms}; within timing noise)."
-    ratio = slow.seconds_per_sequence / fast.seconds_per_sequence
-    line = f"{fast.model} is {ratio:.1f}× faster than {slow.model} ({ms}; it takes {1 / ratio:.2f}× the time)."
-    if any(r.account for r in runs):
+        line = f"{fast.model} and {slow.model} take about the same time ({ms}; within timing noise)."
+    else:
+        ratio = slow.seconds_per_sequence / fast.seconds_per_sequence
+        line = f"{fast.model} is {ratio:.1f}× faster than {slow.model} ({ms}; it takes {1 / ratio:.2f}× the time)."
+    if any(r.account for r in runs):  # whichever sentence: the unit must be said
         line += " An antibody model's time is per valid chain: its ANARCI checks and resampling are included."
     return line
