@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +13,12 @@ from protein_didi.core.checkpoint import save_json
 from protein_didi.protein.alphabet import ALPHABET, STANDARD_AA
 from protein_didi.protein.model import EsmDenoiser, esm_config
 from protein_didi.protein.shards import SPLITS, ShardWriter
+
+HAVE_ANARCI = importlib.util.find_spec("anarci") is not None and shutil.which("hmmscan") is not None
+needs_anarci = pytest.mark.skipif(
+    not HAVE_ANARCI, reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed"
+)
+"""Antibody numbering needs both; every test that numbers chains carries this mark."""
 
 torch.set_num_threads(1)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import shutil
 import sys
 from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import HAVE_ANARCI, needs_anarci
 
 from protein_didi.eval.antibody import (
     NATURAL_KINDS,
@@ -26,11 +26,7 @@ from protein_didi.eval.antibody import (
 )
 from protein_didi.protein.numbering import IMGT_REGIONS, REGION_NAMES, AntibodyError, cdr_span, number_antibodies
 
-HAVE_ANARCI = importlib.util.find_spec("anarci") is not None and shutil.which("hmmscan") is not None
 HAVE_IGLM = importlib.util.find_spec("iglm") is not None
-needs_anarci = pytest.mark.skipif(
-    not HAVE_ANARCI, reason="anarci or hmmscan missing: pip install -e .[antibody]; apt-get install hmmer"
-)
 needs_iglm = pytest.mark.skipif(
     not (HAVE_IGLM and HAVE_ANARCI), reason="iglm (or anarci) missing: pip install -e .[iglm,antibody]"
 )

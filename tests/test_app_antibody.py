@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import test_browser
+from conftest import needs_anarci
 from streamlit.testing.v1 import AppTest
 from test_browser import _wait, driver, server  # noqa: F401 (driver and server are fixtures)
 
@@ -27,10 +28,6 @@ ANTIBODY = "antibody-student"
 needs_models = pytest.mark.skipif(
     not all((CHECKPOINT_DIR / m / "config.json").is_file() for m in ("student", ANTIBODY, "antibody-student-idlm")),
     reason="the embedded student and antibody students are not in this checkout",
-)
-needs_anarci = pytest.mark.skipif(
-    importlib.util.find_spec("anarci") is None or shutil.which("hmmscan") is None,
-    reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed",
 )
 PROTEIN_ONLY = {"judge NLL (nats/res)", "composition KL", "low complexity"}
 ANTIBODY_METRICS = {

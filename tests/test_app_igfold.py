@@ -4,10 +4,10 @@ tab folds the parent and a design with the redesigned loop highlighted."""
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import needs_anarci
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "protein_app.py"
@@ -15,10 +15,6 @@ TIMEOUT = 120  # the first script run imports torch
 HEAVY = (
     "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYW"
     "GQGTLVTVSS"
-)
-needs_anarci = pytest.mark.skipif(
-    importlib.util.find_spec("anarci") is None or shutil.which("hmmscan") is None,
-    reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed",
 )
 
 

@@ -7,20 +7,16 @@ antibody students were caught making.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 from collections import Counter
 
 import pytest
+from conftest import needs_anarci
 
 from protein_didi.core.resample import resample_until, round_seed
 from protein_didi.protein.chain_validity import check_chain, check_chains, j_call
 from protein_didi.protein.numbering import number_antibodies, numbering_from_record, numbering_record
 from protein_didi.protein.repertoire import cdr3_length_range, load_repertoire, sample_lengths
-
-HAVE_ANARCI = importlib.util.find_spec("anarci") is not None and shutil.which("hmmscan") is not None
-needs_anarci = pytest.mark.skipif(not HAVE_ANARCI, reason="anarci or hmmscan missing: pip install -e .[antibody]")
 
 
 def _first(chain_type: str, n: int = 1):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-
 import pytest
+from conftest import needs_anarci
 
 from protein_didi.protein.engineer_checks import CANONICAL_NAMES, check_designs, checks_frame, checks_summary
 from protein_didi.protein.repertoire import (
@@ -14,11 +12,6 @@ from protein_didi.protein.repertoire import (
     cdr_length_share,
     load_repertoire,
     observed_cdr_lengths,
-)
-
-needs_anarci = pytest.mark.skipif(
-    importlib.util.find_spec("anarci") is None or shutil.which("hmmscan") is None,
-    reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed",
 )
 
 VH = (

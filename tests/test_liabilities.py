@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-
 import pytest
+from conftest import needs_anarci
 
 from protein_didi.protein.liabilities import (
     LIABILITY_CLASSES,
@@ -14,11 +12,6 @@ from protein_didi.protein.liabilities import (
     find_liabilities,
     parse_liability_classes,
     span_liabilities,
-)
-
-needs_anarci = pytest.mark.skipif(
-    importlib.util.find_spec("anarci") is None or shutil.which("hmmscan") is None,
-    reason="anarci (pip install -e .[antibody]) or hmmscan (apt-get install hmmer) is not installed",
 )
 
 
