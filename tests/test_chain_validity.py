@@ -11,7 +11,7 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import needs_anarci
+from conftest import HAVE_ANARCI, needs_anarci
 
 from protein_didi.core.resample import resample_until, round_seed
 from protein_didi.protein.chain_validity import check_chain, check_chains, j_call
@@ -148,3 +148,13 @@ def test_chain_mix_counts_each_kind_once() -> None:
     mix = chain_mix(seqs)
     assert mix == pytest.approx({"mix_heavy": 2 / 6, "mix_kappa": 1 / 6, "mix_lambda": 1 / 6, "mix_human": 4 / 6,
                                  "mix_chimera": 1 / 6, "mix_invalid": 1 / 6})  # fmt: skip
+
+
+def test_anarci_availability_follows_hmmscan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optional antibody extras (a distillation's chain-mix log) switch off, rather than fail, without hmmscan."""
+    import protein_didi.protein.numbering as numbering
+
+    monkeypatch.setattr(numbering.shutil, "which", lambda name, *a, **k: None)
+    assert numbering.anarci_available() is False
+    monkeypatch.undo()
+    assert numbering.anarci_available() is HAVE_ANARCI

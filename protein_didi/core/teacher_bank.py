@@ -21,7 +21,11 @@ from protein_didi.core.schedule import NoiseSchedule
 
 
 class PromptSource(Protocol):
-    """Where generation starts: all-[MASK] templates with their fixed positions."""
+    """Where generation starts: all-[MASK] templates with their fixed positions.
+
+    A source may also carry ``describe``: tokens → a few named shares, logged per step for the student's samples
+    (DiDi-Instruct reads it with ``getattr``; antibody prompts report the chain mix).
+    """
 
     suppress: tuple[int, ...]
 

@@ -32,6 +32,7 @@ from protein_didi.protein.alphabet import ALPHABET
 from protein_didi.protein.chain_validity import chain_mix
 from protein_didi.protein.fasta import read_fasta
 from protein_didi.protein.model import EsmDenoiser
+from protein_didi.protein.numbering import anarci_available
 from protein_didi.protein.pretrained import is_antibody_model, load_model, save_model
 from protein_didi.protein.prompts import ProteinPrompts
 from protein_didi.protein.shards import read_meta
@@ -96,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         if not str(meta.get("alphabet", "")).startswith("esm"):
             raise ValueError(f"{args.data} was tokenised with {meta.get('alphabet')!r}, the teacher uses ESM's")
         data_info = {"distill_data": meta.get("source")}
-    # antibody teachers: log the student's chain mix per step, the early sign of collapse into one chain type
-    prompts = ProteinPrompts(args.lengths, config.seed, describe=chain_mix if is_antibody_model(teacher.info) else None)
+    # antibody teachers: log the student's chain mix per step (when ANARCI is here), the early sign of a collapse
+    # into one chain type
+    describe = chain_mix if is_antibody_model(teacher.info) and anarci_available() else None
+    prompts = ProteinPrompts(args.lengths, config.seed, describe=describe)
     bank = None
     if args.teacher_samples is not None:
         bank = read_teacher_samples(args.teacher_samples, args.lengths, config.bank_size)

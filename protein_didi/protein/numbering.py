@@ -116,6 +116,15 @@ def require_anarci() -> None:
     _anarci_function()
 
 
+def anarci_available() -> bool:
+    """Whether ANARCI (the package and its hmmscan binary) can run here: for optional antibody extras."""
+    try:
+        _anarci_function()
+    except AntibodyError:
+        return False
+    return True
+
+
 def _label(position: tuple[int, str]) -> str:
     number, insertion = position
     return f"{number}{insertion.strip()}"
