@@ -101,17 +101,22 @@ def test_switching_models_resets_every_sampler_widget() -> None:
     assert at.radio(key="fold_source").value == "Fold a generated sequence (ESMFold)"
 
 
-@pytest.fixture(scope="module")
-def antibody_app() -> AppTest:
-    """Three valid chains from the antibody student with its own settings (generated once for the read-only tests)."""
+def _generate_antibodies(num: int) -> AppTest:
+    """The app after Generate with the antibody student at its own settings (the sidebar switch applies them)."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     at.selectbox(key="gen_model").set_value(ANTIBODY)
     at.run()
-    at.number_input(key="gen_num").set_value(3)
+    at.number_input(key="gen_num").set_value(num)
     at.button(key="gen_run").click()
     at.run()
     return at
+
+
+@pytest.fixture(scope="module")
+def antibody_app() -> AppTest:
+    """Three valid chains from the antibody student with its own settings (generated once for the read-only tests)."""
+    return _generate_antibodies(3)
 
 
 @needs_models
@@ -248,13 +253,7 @@ def test_engineers_checks_flag_a_damaged_design() -> None:
 def test_without_anarci_each_antibody_step_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     real = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "hmmscan" else real(name, *a, **k))
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
-    at.selectbox(key="gen_model").set_value(ANTIBODY)
-    at.run()
-    at.number_input(key="gen_num").set_value(2)
-    at.button(key="gen_run").click()
-    at.run()
+    at = _generate_antibodies(2)
     assert not at.exception
     (error,) = [e.value for e in at.error]
     assert "hmmscan" in error and "untick 'Valid chains only'" in error and "--allow-invalid" not in error
