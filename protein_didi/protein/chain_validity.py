@@ -84,15 +84,11 @@ def _j_germlines() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return np.stack(rows), np.array(classes), tuple(names)
 
 
-def _imgt_residues(numbering: AntibodyNumbering) -> dict[str, str]:
-    return {label: numbering.sequence[i] for label, i in numbering.imgt}
-
-
 def j_call(numbering: AntibodyNumbering) -> tuple[str, float]:
     """(class, identity) of the germline J that best matches the chain at IMGT ``J_FIRST``–128 (no insertions:
     J genes have none). Identity counts the germline's positions; a missing residue is a mismatch."""
     germ, classes, _ = _j_germlines()
-    residues = _imgt_residues(numbering)
+    residues = numbering.imgt_residues
     chain = np.zeros(germ.shape[1], dtype=np.uint8)
     for pos in range(J_FIRST, germ.shape[1] + 1):
         res = residues.get(str(pos))
@@ -118,7 +114,7 @@ def check_chain(numbering: AntibodyNumbering) -> ChainCheck:
     if j_class != cls:
         kind = {"H": "heavy", "L": "light"}
         return ChainCheck(False, f"chimera: {kind[cls]} V, {kind[j_class]} J", chimera=True, **facts)
-    residues = _imgt_residues(numbering)
+    residues = numbering.imgt_residues
     motif = J_MOTIF[cls]
     if sum(residues.get(pos) != aa for pos, aa in motif.items()) > 1:
         found = "".join(residues.get(str(p), "-") for p in range(118, 122))

@@ -66,7 +66,7 @@ class DesignChecks:
 
 
 def _residue_flags(numbering: AntibodyNumbering) -> tuple[dict[str, bool], list[str]]:
-    residues = {label: numbering.sequence[i] for label, i in numbering.imgt}
+    residues = numbering.imgt_residues
     wanted = {"Cys23": ("23", DISULFIDE["23"]), "Trp41": TRP41, "Cys104": ("104", DISULFIDE["104"])}
     canonical: dict[str, bool] = {}
     flags: list[str] = []
@@ -105,7 +105,7 @@ def fr4_changes(numbering: AntibodyNumbering) -> tuple[int, str, str]:
     """(positions where FR4 differs from its nearest germline J, that J's name, its FR4): a residue missing from
     the chain counts as a change, a germline gap does not."""
     assert numbering.chain_type is not None
-    residues = {label: numbering.sequence[i] for label, i in numbering.imgt}
+    residues = numbering.imgt_residues
     fr4 = [residues.get(str(p), "-") for p in FR4]
 
     def changes(germline: str) -> int:

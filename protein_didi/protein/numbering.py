@@ -91,6 +91,11 @@ class AntibodyNumbering:
         return self.sequence[start:end]
 
     @property
+    def imgt_residues(self) -> dict[str, str]:
+        """IMGT label (``"27"``, ``"111A"``) → residue; empty when not numbered."""
+        return {label: self.sequence[i] for label, i in self.imgt}
+
+    @property
     def cdr3(self) -> str | None:
         """The CDR3 residues (IMGT 105–117 with insertions), or None when not numbered."""
         return self.region("CDR3") if self.numbered else None
