@@ -130,7 +130,7 @@ def _germline_flags(numbering: AntibodyNumbering) -> list[str]:
     name = CHAIN_NAMES[numbering.chain_type]
     n, gene, germline = fr4_changes(numbering)
     if n > FR4_MAX_CHANGES:
-        read = "".join(numbering.sequence[i] for label, i in numbering.imgt if int(label.rstrip("ABCDEFGHIJ")) >= 118)
+        read = numbering.region("FR4")
         flags.append(f"FR4 {read or '(none)'} differs from human {gene} ({germline}) at {n} positions")
     identity = numbering.v_identity
     if identity is not None and identity < v_identity_floor(numbering.chain_type):
